@@ -1,0 +1,4 @@
+//! One-shot CLI commands (one file each); `main.rs` prints what they return.
+
+pub mod schema_apply;
+pub mod tenant_create;

@@ -1,0 +1,108 @@
+//! `octodb-admin` configuration: TOML file (optional) plus `OCTODB_*` environment overrides,
+//! loaded with [`octodb_catalog::load_config`]. All fields need a restart to change.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use octodb_catalog::{BackendAdmin, CatalogConfig};
+use serde::Deserialize;
+
+/// The whole admin configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address the HTTP API listens on. Env: `OCTODB_LISTEN`.
+    pub listen: SocketAddr,
+    /// The MetaDB (`[catalog]`; env `OCTODB_CATALOG__URL`, `OCTODB_CATALOG__KEY`,
+    /// `OCTODB_CATALOG__KEY_FILE`).
+    pub catalog: CatalogConfig,
+    /// The backend server new tenants are placed on, and its administrative user
+    /// (`[backend]`; env `OCTODB_BACKEND__HOST`, `..._PORT`, `..._ADMIN_USER`, `..._ADMIN_PASSWORD`).
+    pub backend: BackendConfig,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            catalog: CatalogConfig::default(),
+            backend: BackendConfig::default(),
+        }
+    }
+}
+
+/// `[backend]`: where tenants' databases and backend users are created.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    /// Host of the backend MySQL/MariaDB server. Env: `OCTODB_BACKEND__HOST`.
+    pub host: String,
+    /// Port of the backend server. Env: `OCTODB_BACKEND__PORT`.
+    pub port: u16,
+    /// A user that may create databases and users and grant privileges.
+    /// Env: `OCTODB_BACKEND__ADMIN_USER`.
+    pub admin_user: String,
+    /// Its password: give it through the environment (`OCTODB_BACKEND__ADMIN_PASSWORD`), not the
+    /// file. Quote it (`'"123"'`) if it looks like a number.
+    pub admin_password: String,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            host: "127.0.0.1".to_string(),
+            port: 3306,
+            admin_user: "root".to_string(),
+            admin_password: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl BackendConfig {
+    /// The credentials the catalog uses for provisioning.
+    pub fn admin(&self) -> BackendAdmin {
+        BackendAdmin {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.admin_user.clone(),
+            password: self.admin_password.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_env() {
+        let c: AdminConfig = octodb_catalog::config::load_config_from(
+            None,
+            "OCTODB",
+            [
+                ("OCTODB_LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+                ("OCTODB_BACKEND__PORT".to_string(), "3307".to_string()),
+                (
+                    "OCTODB_BACKEND__ADMIN_PASSWORD".to_string(),
+                    "hunter2".to_string(),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.backend.port, 3307);
+        assert_eq!(c.backend.host, "127.0.0.1");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,4 @@
+//! HTTP routes, one file each.
+
+pub mod healthz;
+pub mod readyz;

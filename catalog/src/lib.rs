@@ -1,0 +1,24 @@
+//! OctoDB's catalog: the shared vocabulary (tenants, logical databases, users) and the MetaDB
+//! store (MySQL schema `octodb_meta`) that proxy and admin both use.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod config;
+mod crypto;
+mod error;
+mod migrations;
+mod names;
+mod provision;
+mod sql;
+mod store;
+mod verifier;
+
+pub use config::{load_config, CatalogConfig, ConfigError};
+pub use crypto::SecretKey;
+pub use error::CatalogError;
+pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
+pub use provision::generate_password;
+pub use store::{
+    BackendAdmin, Catalog, Login, NewTenant, Tenant, TenantStatus, DEFAULT_CATALOG_DB,
+};
+pub use verifier::{native_password_verifier, verify_native_password};

@@ -1,0 +1,168 @@
+//! Versioned migrations of the MetaDB schema.
+//!
+//! Each migration is a list of statements, applied once and in order, recorded in
+//! `schema_migrations`. MySQL DDL is not transactional, so two processes starting at once are
+//! serialised with `GET_LOCK` (held on one dedicated connection, released when it closes) and
+//! every statement is written to be safe to re-run (`IF NOT EXISTS`, `INSERT IGNORE`): a
+//! migration interrupted half-way is completed by the next start.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::CatalogError;
+
+/// One schema change.
+pub(crate) struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+/// All migrations, oldest first. Never edit one that has shipped; add a new one.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    statements: &[
+        "CREATE TABLE IF NOT EXISTS backends (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            host VARCHAR(255) NOT NULL,
+            port SMALLINT UNSIGNED NOT NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_backends_host_port (host, port)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS tenants (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            name VARCHAR(30) NOT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'provisioning',
+            mapping_version BIGINT UNSIGNED NOT NULL DEFAULT 1,
+            backend_id BIGINT UNSIGNED NOT NULL,
+            backend_user VARCHAR(32) NULL,
+            backend_password_enc VARCHAR(255) NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_tenants_name (name),
+            CONSTRAINT fk_tenants_backend FOREIGN KEY (backend_id) REFERENCES backends (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS `databases` (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            logical_name VARCHAR(30) NOT NULL,
+            physical_name VARCHAR(64) NOT NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_databases_physical (physical_name),
+            UNIQUE KEY uq_databases_logical (tenant_id, logical_name),
+            CONSTRAINT fk_databases_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS users (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            username VARCHAR(32) NOT NULL,
+            verifier BINARY(20) NOT NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_users_username (username),
+            KEY ix_users_tenant (tenant_id),
+            CONSTRAINT fk_users_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        // One row, bumped on every catalog change: proxies poll it when Redis is absent.
+        "CREATE TABLE IF NOT EXISTS catalog_version (
+            id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+            version BIGINT UNSIGNED NOT NULL,
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            CONSTRAINT ck_catalog_version_single_row CHECK (id = 1)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "INSERT IGNORE INTO catalog_version (id, version) VALUES (1, 1)",
+    ],
+}];
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INT UNSIGNED NOT NULL PRIMARY KEY,
+    name VARCHAR(128) NOT NULL,
+    applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+
+/// How long a starting process waits for another one to finish migrating.
+const LOCK_TIMEOUT_SECS: u32 = 60;
+
+/// Applies the pending migrations on `conn` (whose default database is the catalog `db`).
+/// Returns the versions applied by this call.
+pub(crate) async fn migrate(conn: &mut Conn, db: &str) -> Result<Vec<u32>, CatalogError> {
+    // Lock names are server-wide (max 64 chars): include the schema so that separate catalogs on
+    // one server (tests) do not wait on each other.
+    let lock = format!("octodb_migrate:{db}");
+    let lock: String = lock.chars().take(64).collect();
+    let got: Option<i64> = conn
+        .exec_first("SELECT GET_LOCK(?, ?)", (&lock, LOCK_TIMEOUT_SECS))
+        .await?;
+    if got != Some(1) {
+        return Err(CatalogError::Conflict(format!(
+            "could not take the migration lock {lock:?} within {LOCK_TIMEOUT_SECS}s: \
+             another process is migrating the catalog"
+        )));
+    }
+    let result = apply_pending(conn).await;
+    let released: Result<Option<i64>, _> =
+        conn.exec_first("SELECT RELEASE_LOCK(?)", (&lock,)).await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "could not release the migration lock");
+    }
+    result
+}
+
+async fn apply_pending(conn: &mut Conn) -> Result<Vec<u32>, CatalogError> {
+    conn.query_drop(CREATE_MIGRATIONS_TABLE).await?;
+    let applied: Vec<(u32, String)> = conn
+        .query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .await?;
+    for (version, name) in &applied {
+        match MIGRATIONS.iter().find(|m| m.version == *version) {
+            Some(m) if m.name != name => {
+                return Err(CatalogError::Corrupt(format!(
+                    "migration {version} is recorded as {name:?} but this build calls it {:?}",
+                    m.name
+                )))
+            }
+            Some(_) => {}
+            None => tracing::warn!(
+                version,
+                name = %name,
+                "the catalog has a migration this build does not know (a newer version ran)"
+            ),
+        }
+    }
+    let mut done = Vec::new();
+    for m in MIGRATIONS {
+        if applied.iter().any(|(v, _)| *v == m.version) {
+            continue;
+        }
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applying catalog migration"
+        );
+        for statement in m.statements {
+            conn.query_drop(*statement).await?;
+        }
+        conn.exec_drop(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            (m.version, m.name),
+        )
+        .await?;
+        done.push(m.version);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].version < pair[1].version);
+        }
+        assert_eq!(MIGRATIONS.first().map(|m| m.version), Some(1));
+    }
+}

@@ -1,0 +1,146 @@
+//! The typed outcome of a policy check.
+
+/// What the session must do with a statement the policy accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send `Forward::sql` to the tenant's backend.
+    Forward(Forward),
+    /// Answer without the backend.
+    Local(Local),
+}
+
+/// A statement to run on the backend, rendered from the approved (rewritten) syntax tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The rewritten statement text. Re-parsing it gives exactly the approved tree.
+    pub sql: String,
+    /// What kind of statement it is, so the session can track its own state.
+    pub kind: StatementKind,
+}
+
+/// The kinds of forwarded statements the session tracks state for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    /// BEGIN / START TRANSACTION (any modifiers).
+    Begin,
+    /// COMMIT (without RELEASE / AND CHAIN variants changing that).
+    Commit,
+    /// ROLLBACK (not ROLLBACK TO SAVEPOINT).
+    Rollback,
+    /// `SET autocommit = 0|1` (also `@@autocommit`, `@@session.autocommit`, ON/OFF, TRUE/FALSE).
+    SetAutocommit(bool),
+    /// `SET NAMES charset [COLLATE collation]` / `SET CHARACTER SET charset`.
+    SetNames {
+        charset: String,
+        collation: Option<String>,
+    },
+    /// Any other allowed SET of a session variable (the session pins its backend connection).
+    SetSession,
+    /// SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS: must run on the connection that ran
+    /// the previous statement.
+    ShowWarnings,
+    /// Anything else that is forwarded (savepoints, SHOW/DESCRIBE of own tables...).
+    Other,
+}
+
+/// Answers the session gives itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Local {
+    /// `USE db`: switch the session's current logical database (already checked to be the
+    /// tenant's own).
+    Use(String),
+}
+
+/// A refused statement: the MySQL error the client receives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code} ({sqlstate}): {message}")]
+pub struct Refusal {
+    pub code: u16,
+    pub sqlstate: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    /// 1227 (42000): a statement kind OctoDB does not let through.
+    pub fn not_allowed(what: &str) -> Self {
+        Refusal {
+            code: 1227,
+            sqlstate: "42000",
+            message: format!(
+                "{what} is not allowed through OctoDB: only single SELECT, INSERT, UPDATE, DELETE \
+                 and session statements are"
+            ),
+        }
+    }
+
+    /// 1044 (42000): a database that is not one of the tenant's.
+    pub fn database(user: &str, db: &str) -> Self {
+        Refusal {
+            code: 1044,
+            sqlstate: "42000",
+            message: format!("Access denied for user '{user}' to database '{db}'"),
+        }
+    }
+
+    /// 1064 (42000): the statement does not parse.
+    pub fn syntax(detail: &str) -> Self {
+        Refusal {
+            code: 1064,
+            sqlstate: "42000",
+            message: format!("You have an error in your SQL syntax: {detail}"),
+        }
+    }
+
+    /// 1227 (42000) with a specific message: something inside an otherwise allowed statement
+    /// (a function, a SET value, a construct) that OctoDB does not let through.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Refusal {
+            code: 1227,
+            sqlstate: "42000",
+            message: message.into(),
+        }
+    }
+
+    /// 1227 (42000): a construct inside an otherwise allowed statement (a function, a clause, a
+    /// kind of table reference), named by `what`.
+    pub fn forbidden_construct(what: &str) -> Self {
+        Self::forbidden(format!("{what} is not allowed through OctoDB"))
+    }
+
+    /// 1227 (42000): more than one statement in one COM_QUERY / COM_STMT_PREPARE.
+    pub fn multiple_statements() -> Self {
+        Self::forbidden(
+            "multiple statements are not allowed through OctoDB: send one statement at a time",
+        )
+    }
+
+    /// 1227 (42000): MariaDB/MySQL executable comments (`/*! */`, `/*M! */`).
+    pub fn executable_comment() -> Self {
+        Self::forbidden(
+            "executable comments (/*! ... */, /*M! ... */) are not allowed through OctoDB: \
+             write the statement without them",
+        )
+    }
+
+    /// 1227 (42000): the approved tree does not survive rendering back to SQL unchanged, so
+    /// nothing is forwarded.
+    pub fn unsafe_render() -> Self {
+        Self::forbidden(
+            "statement cannot be rendered safely by OctoDB: it was not forwarded (try writing \
+             string literals or identifiers differently)",
+        )
+    }
+
+    /// 1046 (3D000): an unqualified table with no current database.
+    pub fn no_database() -> Self {
+        Refusal {
+            code: 1046,
+            sqlstate: "3D000",
+            message: "No database selected".to_string(),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Lexical guards, run before and after parsing.
+//!
+//! MariaDB executes the body of `/*! ... */`, `/*!NNNNN ... */`, `/*M! ... */` and
+//! `/*M!NNNNNN ... */` comments as SQL, and reads `/*+ ... */` as optimizer hints. sqlparser
+//! agrees only in part (it expands `/*!` inline but keeps `/*M!` as a comment), and the two
+//! lexers disagree about nested comments (MariaDB comments do not nest). So any statement that
+//! contains one of these openers outside a string literal is refused, judged both by a small
+//! MariaDB-like scan of the raw text and by sqlparser's own token stream.
+//!
+//! The same scan refuses the escapes `\a` and `\f` in string literals: MariaDB reads them as
+//! the letters `a` and `f`, sqlparser as BEL and form feed, so the forwarded text would change
+//! the value. After rendering, [`check_rendered`] makes sure the text sent to the backend holds
+//! no comment at all outside literals.
+
+use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+
+use crate::Refusal;
+
+/// What the raw-text scanner found that the caller must react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finding {
+    /// `/*!` or `/*M!`.
+    Executable,
+    /// `/*+`.
+    Hint,
+    /// Any other comment (only interesting for rendered text).
+    Comment,
+    /// `\a` or `\f` inside a quoted string.
+    AmbiguousEscape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Normal,
+    Quoted(u8),
+    LineComment,
+    BlockComment,
+}
+
+/// Classifies the comment opened by the `/*` just before `rest`.
+fn comment_opener(rest: &[u8]) -> Finding {
+    match rest {
+        [b'!', ..] | [b'M' | b'm', b'!', ..] => Finding::Executable,
+        [b'+', ..] => Finding::Hint,
+        _ => Finding::Comment,
+    }
+}
+
+/// Scans like MariaDB's lexer does: strings (`'`, `"` with backslash escapes), backtick
+/// identifiers, `#` and `-- ` line comments, non-nesting block comments. Comment openers inside
+/// comments are reported too (conservative: the other lexer may disagree about the boundary).
+fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Result<(), Refusal> {
+    let b = sql.as_bytes();
+    let mut state = State::Normal;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let opens_block = c == b'/' && b.get(i + 1) == Some(&b'*');
+        match state {
+            State::Normal => match c {
+                b'\'' | b'"' | b'`' => state = State::Quoted(c),
+                b'#' => {
+                    found(Finding::Comment)?;
+                    state = State::LineComment;
+                }
+                b'-' if b.get(i + 1) == Some(&b'-')
+                    && b.get(i + 2)
+                        .is_none_or(|n| n.is_ascii_whitespace() || n.is_ascii_control()) =>
+                {
+                    found(Finding::Comment)?;
+                    state = State::LineComment;
+                    i += 1;
+                }
+                _ if opens_block => {
+                    found(comment_opener(&b[i + 2..]))?;
+                    found(Finding::Comment)?;
+                    state = State::BlockComment;
+                    i += 1;
+                }
+                _ => {}
+            },
+            State::Quoted(q) => {
+                if c == b'\\' && q != b'`' {
+                    if matches!(b.get(i + 1), Some(b'a' | b'f')) {
+                        found(Finding::AmbiguousEscape)?;
+                    }
+                    i += 1;
+                } else if c == q {
+                    state = State::Normal;
+                }
+            }
+            State::LineComment | State::BlockComment => {
+                if opens_block {
+                    found(comment_opener(&b[i + 2..]))?;
+                } else if state == State::LineComment && c == b'\n' {
+                    state = State::Normal;
+                } else if state == State::BlockComment && c == b'*' && b.get(i + 1) == Some(&b'/') {
+                    state = State::Normal;
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn hint_refusal() -> Refusal {
+    Refusal::forbidden("optimizer hints (/*+ ... */) are not allowed through OctoDB")
+}
+
+fn escape_refusal() -> Refusal {
+    Refusal::forbidden(
+        "the escape sequences \\a and \\f in string literals are ambiguous and not allowed \
+         through OctoDB: write the letter without the backslash",
+    )
+}
+
+/// Refuses executable comments, optimizer hints and ambiguous escapes in the raw text.
+pub(crate) fn check_raw(sql: &str) -> Result<(), Refusal> {
+    scan(sql, |f| match f {
+        Finding::Executable => Err(Refusal::executable_comment()),
+        Finding::Hint => Err(hint_refusal()),
+        Finding::AmbiguousEscape => Err(escape_refusal()),
+        Finding::Comment => Ok(()),
+    })
+}
+
+/// Refuses executable comments and hints as sqlparser's tokenizer sees them.
+pub(crate) fn check_tokens(tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
+    for t in tokens {
+        if let Token::Whitespace(Whitespace::MultiLineComment(body)) = &t.token {
+            match comment_opener(body.as_bytes()) {
+                Finding::Executable => return Err(Refusal::executable_comment()),
+                Finding::Hint => return Err(hint_refusal()),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text about to be forwarded must hold no comment outside quotes: rendering never
+/// produces one, so finding one means the backend would read the text differently.
+pub(crate) fn check_rendered(sql: &str) -> Result<(), Refusal> {
+    scan(sql, |f| match f {
+        Finding::AmbiguousEscape => Err(escape_refusal()),
+        _ => Err(Refusal::unsafe_render()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executable_comments_found_outside_strings_only() {
+        assert!(check_raw("SELECT 1 /*! , 2 */").is_err());
+        assert!(check_raw("SELECT 1 /*M!100000 , 2 */").is_err());
+        assert!(check_raw("SELECT /* a /*! b */ 1").is_err());
+        assert!(check_raw("SELECT 1 -- x /*! y */").is_err());
+        assert!(check_raw("SELECT /*+ BKA(t) */ 1").is_err());
+        assert!(check_raw("SELECT '/*!', \"/*M!\", `/*+`").is_ok());
+        assert!(check_raw("SELECT 'it\\'s /*!' /* fine */").is_ok());
+        assert!(check_raw("SELECT 'a\\\\' /*! 1 */").is_err());
+    }
+
+    #[test]
+    fn ambiguous_escapes() {
+        assert!(check_raw("SELECT 'a\\ab'").is_err());
+        assert!(check_raw("SELECT 'a\\\\ab'").is_ok());
+        assert!(check_raw("SELECT `a\\a`").is_ok());
+    }
+
+    #[test]
+    fn rendered_text_has_no_comments() {
+        assert!(check_rendered("SELECT 1 - -1").is_ok());
+        assert!(check_rendered("SELECT '-- x', '#'").is_ok());
+        assert!(check_rendered("SELECT 1 # x").is_err());
+        assert!(check_rendered("SELECT 1 -- x").is_err());
+        assert!(check_rendered("SELECT 1 /* x */").is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! OctoDB's SQL policy: the security boundary between a tenant's statements and the backend.
+//!
+//! Pure: no I/O, no tokio. [`check`] parses one statement with sqlparser's MySQL dialect and
+//! returns a typed [`Decision`] (forward this rewritten statement, answer locally) or a
+//! [`Refusal`] carrying the MySQL error to send. The session executes decisions.
+//!
+//! The pipeline, one pass per module:
+//! 1. `lexical`: executable comments, optimizer hints, ambiguous escapes (raw text, tokens);
+//! 2. `parse`: exactly one statement;
+//! 3. `special`: session statements recognised from tokens;
+//! 4. `classify` (with `set`): the statement allow-list;
+//! 5. `shape`: constructs refused inside allowed statements;
+//! 6. `tables`, `columns`, `identity`: the rewrite to physical names and logical answers;
+//! 7. `render`: safe rendering, verified by re-parsing.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod classify;
+mod columns;
+mod decision;
+mod identity;
+mod lexical;
+mod mapping;
+mod parse;
+mod render;
+mod schema;
+mod set;
+mod shape;
+mod special;
+mod tables;
+
+pub use decision::{Decision, Forward, Local, Refusal, StatementKind};
+pub use mapping::{Mapping, SessionContext};
+pub use schema::parse_schema;
+
+use classify::Classified;
+use sqlparser::tokenizer::Token;
+
+/// Checks one statement sent by a tenant and decides what to do with it.
+///
+/// `sql` is the raw text of a COM_QUERY or COM_STMT_PREPARE (`prepared` is true for the latter:
+/// `?` placeholders are allowed only there; in a COM_QUERY they are refused with 1064).
+pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Decision, Refusal> {
+    lexical::check_raw(sql)?;
+    let tokens = parse::tokenize(sql)?;
+    lexical::check_tokens(&tokens)?;
+    parse::check_single(&tokens)?;
+
+    let mut sig = parse::significant(&tokens);
+    while sig.last() == Some(&&Token::SemiColon) {
+        sig.pop();
+    }
+    if let Some(decision) = special::recognise(&sig) {
+        return decision;
+    }
+
+    let mut stmt = parse::parse_one(tokens)?;
+    let kind = match classify::classify(&stmt, ctx)? {
+        Classified::Local(local) => return Ok(Decision::Local(local)),
+        Classified::Forward(kind) => kind,
+    };
+    shape::check(&stmt, prepared)?;
+    tables::rewrite(&mut stmt, ctx)?;
+    columns::rewrite(&mut stmt, ctx)?;
+    identity::rewrite(&mut stmt, ctx);
+    let sql = render::render(&stmt)?;
+    Ok(Decision::Forward(Forward { sql, kind }))
+}

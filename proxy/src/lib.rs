@@ -1,0 +1,13 @@
+//! The OctoDB proxy: a MySQL front end that authenticates tenants against the catalog, checks
+//! every statement with the policy, and runs it on the tenant's own backend connections.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod session;
+
+pub use config::ProxyConfig;
+pub use server::{prepare, run, serve, Shared, StartError};

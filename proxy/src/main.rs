@@ -1,0 +1,68 @@
+//! `octodb-proxy`: parses arguments, loads configuration, starts telemetry, calls `run`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use octodb_proxy::ProxyConfig;
+use tokio_util::sync::CancellationToken;
+
+/// The OctoDB MySQL proxy.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML configuration file (fields can be overridden with OCTODB_* variables).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
+        .context("loading the configuration")?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(addr) = &config.metrics_listen {
+        let addr: std::net::SocketAddr = addr.parse().context("metrics_listen")?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .context("starting the metrics endpoint")?;
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    octodb_proxy::run(listener, config, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,76 @@
+//! The proxy's metric names (documented constants) and the helpers that record them. Labels
+//! are bounded: command bytes, statement kinds and error codes, never tenants or SQL.
+
+use octodb_policy::StatementKind;
+
+/// Client connections accepted.
+pub const CONNECTIONS_TOTAL: &str = "octodb_proxy_connections_total";
+/// Client connections currently open.
+pub const CONNECTIONS_OPEN: &str = "octodb_proxy_connections_open";
+/// Failed authentications (unknown user, wrong password, tenant not ready).
+pub const AUTH_FAILURES_TOTAL: &str = "octodb_proxy_auth_failures_total";
+/// Commands received, by command byte name.
+pub const COMMANDS_TOTAL: &str = "octodb_proxy_commands_total";
+/// Statements forwarded, by kind.
+pub const STATEMENTS_TOTAL: &str = "octodb_proxy_statements_total";
+/// Statements or connections refused by the proxy, by MySQL error code.
+pub const REFUSALS_TOTAL: &str = "octodb_proxy_refusals_total";
+/// Backend checkouts that failed or connections lost.
+pub const BACKEND_ERRORS_TOTAL: &str = "octodb_proxy_backend_errors_total";
+
+pub fn connection_opened() {
+    metrics::counter!(CONNECTIONS_TOTAL).increment(1);
+    metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+}
+
+pub fn connection_closed() {
+    metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+}
+
+pub fn auth_failure() {
+    metrics::counter!(AUTH_FAILURES_TOTAL).increment(1);
+}
+
+pub fn command(cmd: u8) {
+    use crate::protocol::command::*;
+    let name = match cmd {
+        QUIT => "quit",
+        INIT_DB => "init_db",
+        QUERY => "query",
+        FIELD_LIST => "field_list",
+        PING => "ping",
+        CHANGE_USER => "change_user",
+        STMT_PREPARE => "stmt_prepare",
+        STMT_EXECUTE => "stmt_execute",
+        STMT_SEND_LONG_DATA => "stmt_send_long_data",
+        STMT_CLOSE => "stmt_close",
+        STMT_RESET => "stmt_reset",
+        SET_OPTION => "set_option",
+        RESET_CONNECTION => "reset_connection",
+        _ => "unknown",
+    };
+    metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
+}
+
+pub fn statement(kind: &StatementKind) {
+    let k = match kind {
+        StatementKind::Select => "select",
+        StatementKind::Insert => "insert",
+        StatementKind::Update => "update",
+        StatementKind::Delete => "delete",
+        StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback => "transaction",
+        StatementKind::SetAutocommit(_)
+        | StatementKind::SetNames { .. }
+        | StatementKind::SetSession => "set",
+        StatementKind::ShowWarnings | StatementKind::Other => "other",
+    };
+    metrics::counter!(STATEMENTS_TOTAL, "kind" => k).increment(1);
+}
+
+pub fn refusal(code: u16) {
+    metrics::counter!(REFUSALS_TOTAL, "code" => code.to_string()).increment(1);
+}
+
+pub fn backend_error() {
+    metrics::counter!(BACKEND_ERRORS_TOTAL).increment(1);
+}

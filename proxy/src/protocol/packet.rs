@@ -1,0 +1,243 @@
+//! MySQL packet framing: a 3-byte length, a 1-byte sequence id, then the payload.
+//!
+//! Payloads of 0xFFFFFF bytes or more are split into chunks of 0xFFFFFF bytes followed by a
+//! shorter (possibly empty) chunk; the reader reassembles them. The reader enforces the
+//! configured maximum packet size so that a client cannot make the proxy buffer without bound.
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest payload of a single wire chunk.
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+/// Errors of the framing layer. All of them end the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PacketError {
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("packet of {size} bytes exceeds the maximum of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    #[error("packets out of order: expected sequence id {expected}, got {got}")]
+    OutOfOrder { expected: u8, got: u8 },
+}
+
+/// Reads whole (reassembled) packets from the client.
+pub struct PacketReader<R> {
+    inner: R,
+    buf: BytesMut,
+    max_payload: usize,
+}
+
+impl<R: AsyncRead + Unpin> PacketReader<R> {
+    pub fn new(inner: R, max_payload: usize) -> Self {
+        PacketReader {
+            inner,
+            buf: BytesMut::with_capacity(16 * 1024),
+            max_payload,
+        }
+    }
+
+    /// Ensures at least `n` bytes are buffered.
+    async fn fill(&mut self, n: usize) -> Result<(), PacketError> {
+        while self.buf.len() < n {
+            let read = self.inner.read_buf(&mut self.buf).await?;
+            if read == 0 {
+                return Err(PacketError::Closed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one logical packet. Returns its first sequence id and the payload. `expected_seq`
+    /// is checked when given.
+    pub async fn read(&mut self, expected_seq: Option<u8>) -> Result<(u8, Vec<u8>), PacketError> {
+        let mut payload = Vec::new();
+        let mut first_seq = None;
+        let mut next = expected_seq;
+        loop {
+            self.fill(4).await?;
+            let len = usize::from(self.buf[0])
+                | usize::from(self.buf[1]) << 8
+                | usize::from(self.buf[2]) << 16;
+            let seq = self.buf[3];
+            if let Some(exp) = next {
+                if exp != seq {
+                    return Err(PacketError::OutOfOrder {
+                        expected: exp,
+                        got: seq,
+                    });
+                }
+            }
+            let total = payload.len() + len;
+            if total > self.max_payload {
+                return Err(PacketError::TooLarge {
+                    size: total,
+                    max: self.max_payload,
+                });
+            }
+            self.fill(4 + len).await?;
+            self.buf.advance(4);
+            payload.extend_from_slice(&self.buf[..len]);
+            self.buf.advance(len);
+            first_seq.get_or_insert(seq);
+            next = Some(seq.wrapping_add(1));
+            if len < MAX_CHUNK {
+                return Ok((first_seq.unwrap_or(seq), payload));
+            }
+        }
+    }
+
+    /// The sequence id the next packet of the current exchange carries.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+/// Buffers outgoing packets and tracks the sequence id of the current exchange.
+pub struct PacketWriter<W> {
+    inner: W,
+    buf: Vec<u8>,
+    seq: u8,
+}
+
+/// Flush the buffer to the socket once it holds this much.
+const FLUSH_AT: usize = 64 * 1024;
+
+impl<W: AsyncWrite + Unpin> PacketWriter<W> {
+    pub fn new(inner: W) -> Self {
+        PacketWriter {
+            inner,
+            buf: Vec::with_capacity(16 * 1024),
+            seq: 0,
+        }
+    }
+
+    pub fn set_seq(&mut self, seq: u8) {
+        self.seq = seq;
+    }
+
+    pub fn seq(&self) -> u8 {
+        self.seq
+    }
+
+    /// Starts a packet in the buffer and returns the offset of its header; the payload is
+    /// appended with [`Self::payload`] and closed with [`Self::end_packet`].
+    pub fn begin_packet(&mut self) -> usize {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        at
+    }
+
+    /// The buffer to append the current packet's payload to.
+    pub fn payload(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Finishes the packet started at `at`: writes its header, splitting it into chunks when
+    /// the payload is 16 MiB or more.
+    pub async fn end_packet(&mut self, at: usize) -> Result<(), PacketError> {
+        let len = self.buf.len() - at - 4;
+        if len < MAX_CHUNK {
+            self.write_header(at, len);
+        } else {
+            let payload = self.buf.split_off(at + 4);
+            self.buf.truncate(at);
+            self.split_into_chunks(&payload);
+        }
+        if self.buf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn write_header(&mut self, at: usize, len: usize) {
+        let [a, b, c, _] = (len as u32).to_le_bytes();
+        self.buf[at..at + 4].copy_from_slice(&[a, b, c, self.seq]);
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    fn split_into_chunks(&mut self, payload: &[u8]) {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_CHUNK);
+            let at = self.begin_packet();
+            self.buf.extend_from_slice(&rest[..n]);
+            self.write_header(at, n);
+            rest = &rest[n..];
+            if n < MAX_CHUNK {
+                break;
+            }
+        }
+    }
+
+    /// Writes a whole packet.
+    pub async fn write_packet(&mut self, payload: &[u8]) -> Result<(), PacketError> {
+        let at = self.begin_packet();
+        self.buf.extend_from_slice(payload);
+        self.end_packet(at).await
+    }
+
+    pub async fn flush(&mut self) -> Result<(), PacketError> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        self.inner.flush().await?;
+        Ok(())
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.inner.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    async fn roundtrip(size: usize) -> (u8, Vec<u8>, usize) {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut w = PacketWriter::new(Vec::new());
+        w.set_seq(3);
+        w.write_packet(&payload).await.unwrap();
+        w.flush().await.unwrap();
+        let wire = w.inner.clone();
+        let mut r = PacketReader::new(&wire[..], 64 << 20);
+        let (seq, got) = r.read(Some(3)).await.unwrap();
+        assert_eq!(got, payload);
+        (seq, got, wire.len())
+    }
+
+    #[tokio::test]
+    async fn small_and_boundary_payloads_roundtrip() {
+        assert_eq!(roundtrip(0).await.2, 4);
+        assert_eq!(roundtrip(10).await.2, 14);
+        // Exactly one full chunk needs an empty trailing packet.
+        assert_eq!(roundtrip(MAX_CHUNK).await.2, MAX_CHUNK + 8);
+        assert_eq!(roundtrip(MAX_CHUNK + 1).await.2, MAX_CHUNK + 1 + 8);
+        assert_eq!(roundtrip(2 * MAX_CHUNK).await.2, 2 * MAX_CHUNK + 12);
+    }
+
+    #[tokio::test]
+    async fn oversized_packets_are_refused() {
+        let mut w = PacketWriter::new(Vec::new());
+        w.write_packet(&[7u8; 2000]).await.unwrap();
+        w.flush().await.unwrap();
+        let wire = w.inner.clone();
+        let mut r = PacketReader::new(&wire[..], 1000);
+        assert!(matches!(
+            r.read(None).await,
+            Err(PacketError::TooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn truncated_input_is_an_error_not_a_panic() {
+        let wire = [5u8, 0, 0, 0, 1, 2];
+        let mut r = PacketReader::new(&wire[..], 1000);
+        assert!(matches!(r.read(None).await, Err(PacketError::Closed)));
+    }
+}

@@ -1,0 +1,157 @@
+//! The proxy server: `run(listener, config, shutdown)` accepts clients until shutdown, then
+//! drains sessions for a grace period and closes the backend pools.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use octodb_catalog::Catalog;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::backend::Backends;
+use crate::config::ProxyConfig;
+use crate::metrics;
+
+/// What every session shares.
+pub struct Shared {
+    pub config: ProxyConfig,
+    pub catalog: Catalog,
+    pub backends: Arc<Backends>,
+    pub server_version: String,
+    next_connection_id: AtomicU32,
+}
+
+impl Shared {
+    fn next_connection_id(&self) -> u32 {
+        // Never 0; unique until it wraps after 4 billion connections.
+        loop {
+            let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("catalog: {0}")]
+    Catalog(#[from] octodb_catalog::CatalogError),
+    #[error("cannot read the backend version: {0}")]
+    Version(#[from] mysql_async::Error),
+}
+
+/// The version string clients see: the backend's, as MariaDB announces it, marked as OctoDB.
+async fn backend_version(cfg: &ProxyConfig) -> Result<String, StartError> {
+    if let Some(v) = &cfg.server_version {
+        return Ok(v.clone());
+    }
+    let opts = mysql_async::Opts::from_url(&cfg.catalog.url)
+        .map_err(|e| StartError::Config(format!("catalog.url: {e}")))?;
+    let mut conn = mysql_async::Conn::new(opts).await?;
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
+    let _ = conn.disconnect().await;
+    let version = version.unwrap_or_else(|| "10.11.0-MariaDB".into());
+    Ok(if version.contains("MariaDB") {
+        // MariaDB prefixes 5.5.5- for old clients; mysql clients strip it.
+        format!("5.5.5-{version}-OctoDB")
+    } else {
+        format!("{version}-OctoDB")
+    })
+}
+
+/// Prepares the shared state: catalog (migrations applied), backend version, pools.
+pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
+    config.validate().map_err(StartError::Config)?;
+    let catalog = Catalog::connect(&config.catalog).await?;
+    let server_version = backend_version(&config).await?;
+    let backends = Backends::new(
+        config.pool_max,
+        config.max_packet_size,
+        Duration::from_secs(config.pool_wait_secs),
+    );
+    Ok(Arc::new(Shared {
+        config,
+        catalog,
+        backends,
+        server_version,
+        next_connection_id: AtomicU32::new(rand::random::<u32>() % 1_000_000 + 1),
+    }))
+}
+
+/// Serves clients on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: ProxyConfig,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let shared = prepare(config).await?;
+    serve(listener, shared, shutdown).await;
+    Ok(())
+}
+
+/// The accept loop over prepared shared state.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, version = %shared.server_version, "OctoDB proxy listening");
+    }
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tracker.spawn(handle_client(stream, shared, shutdown));
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracker.close();
+    let grace = Duration::from_secs(shared.config.shutdown_grace_secs);
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!("sessions still open after the shutdown grace period");
+    }
+    shared.backends.close().await;
+    info!("OctoDB proxy stopped");
+}
+
+async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let id = shared.next_connection_id();
+    let span = info_span!(
+        "session",
+        session_id = id,
+        peer = %peer,
+        tenant = tracing::field::Empty,
+        user = tracing::field::Empty
+    );
+    async move {
+        metrics::connection_opened();
+        let (r, w) = stream.into_split();
+        let result = crate::session::serve(r, w, shared, id, shutdown).await;
+        metrics::connection_closed();
+        if let Err(e) = result {
+            info!(kind = e.kind(), error = %e, "session ended with an error");
+        }
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,229 @@
+//! Connection phase and COM_CHANGE_USER: greet with a fresh scramble, read the client's
+//! response, switch it to mysql_native_password if it chose another method, and check the
+//! answer against the verifier the catalog stores (never a password).
+
+use mysql_async::consts::CapabilityFlags;
+use mysql_common::collations::{Collation, CollationId};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Identity, Session, BACKEND_COLLATION};
+use crate::error::{codes, ClientError, SessionError};
+use crate::metrics;
+use crate::protocol::handshake::{self, ChangeUser, HandshakeResponse, NATIVE_PASSWORD};
+use crate::protocol::packet::{PacketReader, PacketWriter};
+use crate::protocol::wire;
+use crate::server::Shared;
+
+/// An authenticated client.
+pub struct Hello {
+    pub id: Identity,
+    pub scramble: [u8; 20],
+    pub capabilities: CapabilityFlags,
+    pub collation: u16,
+    pub database: Option<String>,
+}
+
+/// Character sets in which a multi-byte character can end in 0x5C (backslash): with them,
+/// escaping done by a client can be undone by the server. Refused outright.
+const UNSAFE_CHARSETS: &[&str] = &["big5", "gbk", "sjis", "cp932", "gb18030"];
+
+/// Checks the collation a client asked for.
+fn check_collation(id: u16) -> Result<(), ClientError> {
+    let charset = Collation::from(CollationId::from(id)).charset().to_string();
+    if UNSAFE_CHARSETS.contains(&charset.as_str()) {
+        return Err(ClientError::new(
+            codes::ER_UNKNOWN_CHARSET,
+            "42000",
+            format!("Character set '{charset}' is not allowed through OctoDB"),
+        ));
+    }
+    Ok(())
+}
+
+/// The statement that gives a backend connection the client's collation, when it differs from
+/// the pools' default. Names come from the fixed collation table, never from the client.
+pub fn set_names_for(collation: u16) -> Option<String> {
+    // 0: unknown; 255: utf8mb4_0900_ai_ci, which MariaDB serves as its utf8mb4 default.
+    if collation == BACKEND_COLLATION || collation == 0 || collation == 255 {
+        return None;
+    }
+    let c = Collation::from(CollationId::from(collation));
+    if c.id() == CollationId::UNKNOWN_COLLATION_ID {
+        return None;
+    }
+    Some(format!(
+        "SET NAMES {} COLLATE {}",
+        c.charset(),
+        c.collation()
+    ))
+}
+
+/// Reads the client's auth response again after an auth switch when it chose another method.
+async fn native_response<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    plugin: Option<&str>,
+    response: Vec<u8>,
+    scramble: &[u8; 20],
+) -> Result<Vec<u8>, SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let native = plugin.is_none_or(|p| p == NATIVE_PASSWORD);
+    if native && (response.len() == 20 || response.is_empty()) {
+        return Ok(response);
+    }
+    let at = writer.begin_packet();
+    handshake::auth_switch(writer.payload(), scramble);
+    writer.end_packet(at).await?;
+    writer.flush().await?;
+    let (_, answer) = reader.read(Some(writer.seq())).await?;
+    writer.set_seq(writer.seq().wrapping_add(1));
+    Ok(answer)
+}
+
+/// Looks the user up and checks the answer. Unknown users and wrong passwords get the same
+/// error, so the reply does not tell which names exist.
+async fn authenticate(
+    shared: &Shared,
+    user: &str,
+    scramble: &[u8; 20],
+    response: &[u8],
+) -> Result<Identity, SessionError> {
+    let login = shared.catalog.login(user).await?;
+    let Some(login) = login else {
+        metrics::auth_failure();
+        return Err(SessionError::AuthFailed(user.to_string()));
+    };
+    if !octodb_catalog::verify_native_password(scramble, response, &login.verifier) {
+        metrics::auth_failure();
+        return Err(SessionError::AuthFailed(user.to_string()));
+    }
+    if login.tenant_status != octodb_catalog::TenantStatus::Ready {
+        metrics::auth_failure();
+        return Err(SessionError::AuthFailed(user.to_string()));
+    }
+    Ok(Identity::new(login))
+}
+
+fn check_database(id: &Identity, db: Option<&str>) -> Result<(), ClientError> {
+    match db {
+        Some(db) if id.mapping.physical(db).is_none() => {
+            let r = octodb_policy::Refusal::database(&id.login.username, db);
+            Err(ClientError::new(r.code, r.sqlstate, r.message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The connection phase, up to and including the OK packet.
+pub async fn handshake<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    shared: &Shared,
+    connection_id: u32,
+) -> Result<Hello, SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let scramble = handshake::new_scramble();
+    writer.set_seq(0);
+    let at = writer.begin_packet();
+    handshake::greeting(
+        writer.payload(),
+        &shared.server_version,
+        connection_id,
+        &scramble,
+        BACKEND_COLLATION as u8,
+    );
+    writer.end_packet(at).await?;
+    writer.flush().await?;
+
+    let (seq, payload) = reader.read(Some(1)).await?;
+    writer.set_seq(seq.wrapping_add(1));
+    let resp = HandshakeResponse::parse(&payload)?;
+    let answer = native_response(
+        reader,
+        writer,
+        resp.auth_plugin.as_deref(),
+        resp.auth_response.clone(),
+        &scramble,
+    )
+    .await?;
+    let id = authenticate(shared, &resp.user, &scramble, &answer).await?;
+    let collation = u16::from(resp.collation);
+    let checks =
+        check_collation(collation).and_then(|_| check_database(&id, resp.database.as_deref()));
+    if let Err(ce) = checks {
+        metrics::refusal(ce.code);
+        return Err(SessionError::Refused(ce));
+    }
+    let at = writer.begin_packet();
+    wire::ok_packet(
+        writer.payload(),
+        0,
+        0,
+        mysql_async::consts::StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        0,
+        b"",
+    );
+    writer.end_packet(at).await?;
+    writer.flush().await?;
+    Ok(Hello {
+        id,
+        scramble,
+        // Multi-statements are never on, whatever the client asked for.
+        capabilities: resp.capabilities & handshake::server_capabilities(),
+        collation,
+        database: resp.database,
+    })
+}
+
+/// Sends the error that ends a failed connection phase.
+pub async fn refuse<W: AsyncWrite + Unpin>(writer: &mut PacketWriter<W>, e: &SessionError) {
+    if let Some(ce) = e.to_client() {
+        let at = writer.begin_packet();
+        wire::err_packet(writer.payload(), ce.code, &ce.sqlstate, &ce.message);
+        if writer.end_packet(at).await.is_ok() {
+            let _ = writer.flush().await;
+        }
+    }
+    writer.shutdown().await;
+}
+
+impl<R, W> Session<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    /// COM_CHANGE_USER: full re-authentication. On failure the connection ends, as MySQL
+    /// does; on success the session starts afresh as the new user.
+    pub(super) async fn com_change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let req = ChangeUser::parse(body, self.client_caps)?;
+        let answer = native_response(
+            &mut self.reader,
+            &mut self.writer,
+            req.auth_plugin.as_deref(),
+            req.auth_response.clone(),
+            &self.scramble,
+        )
+        .await?;
+        let id = authenticate(&self.shared, &req.user, &self.scramble, &answer).await?;
+        let collation = req.collation.unwrap_or(self.collation);
+        if let Err(ce) =
+            check_collation(collation).and_then(|_| check_database(&id, req.database.as_deref()))
+        {
+            return Err(SessionError::Refused(ce));
+        }
+        self.release_backend().await;
+        self.stmts.clear();
+        self.tx = super::tx::TxState::default();
+        self.id = id;
+        self.current_db = req.database;
+        self.collation = collation;
+        tracing::info!(user = %self.id.login.username, "changed user");
+        self.ok().await
+    }
+}

@@ -1,0 +1,361 @@
+//! A client session: handshake and authentication, then the command loop. Each command is
+//! one function; statements go through the policy, then to the session's backend connection.
+
+mod auth;
+mod prepared;
+mod query;
+pub mod results;
+pub mod tx;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::consts::CapabilityFlags;
+use mysql_async::Conn;
+use octodb_catalog::Login;
+use octodb_policy::{Mapping, Refusal, SessionContext};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::backend::Backends;
+use crate::error::{codes, ClientError, SessionError};
+use crate::metrics;
+use crate::protocol::command;
+use crate::protocol::packet::{PacketReader, PacketWriter};
+use crate::protocol::wire;
+use crate::server::Shared;
+
+use prepared::ClientStmt;
+use results::NameMap;
+use tx::TxState;
+
+/// Collation of the connections the backend pools open (utf8mb4_general_ci).
+pub const BACKEND_COLLATION: u16 = 45;
+
+/// Who the session is and what it may use, from the catalog.
+pub struct Identity {
+    pub login: Login,
+    pub mapping: Mapping,
+    /// physical -> logical
+    pub names: NameMap,
+}
+
+impl Identity {
+    pub fn new(login: Login) -> Self {
+        let mut mapping = Mapping {
+            version: login.mapping_version,
+            ..Mapping::default()
+        };
+        let mut names = NameMap::new();
+        for (logical, physical) in &login.databases {
+            mapping
+                .databases
+                .insert(logical.as_str().to_string(), physical.as_str().to_string());
+            names.insert(
+                physical.as_str().as_bytes().to_vec(),
+                logical.as_str().as_bytes().to_vec(),
+            );
+        }
+        Identity {
+            login,
+            mapping,
+            names,
+        }
+    }
+}
+
+/// What the command loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+pub struct Session<R, W> {
+    reader: PacketReader<R>,
+    writer: PacketWriter<W>,
+    shared: Arc<Shared>,
+    scramble: [u8; 20],
+    client_caps: CapabilityFlags,
+    collation: u16,
+    id: Identity,
+    current_db: Option<String>,
+    tx: TxState,
+    /// The backend connection this session holds (for its whole life, for now).
+    backend: Option<Conn>,
+    stmts: HashMap<u32, ClientStmt>,
+    next_stmt_id: u32,
+}
+
+/// Serves one client connection from the greeting to the end.
+pub async fn serve<R, W>(
+    reader: R,
+    writer: W,
+    shared: Arc<Shared>,
+    connection_id: u32,
+    shutdown: CancellationToken,
+) -> Result<(), SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = PacketReader::new(reader, shared.config.max_packet_size);
+    let mut writer = PacketWriter::new(writer);
+    let hello = match auth::handshake(&mut reader, &mut writer, &shared, connection_id).await {
+        Ok(hello) => hello,
+        Err(e) => {
+            auth::refuse(&mut writer, &e).await;
+            return Err(e);
+        }
+    };
+    tracing::Span::current().record("tenant", hello.id.login.tenant_name.as_str());
+    tracing::Span::current().record("user", hello.id.login.username.as_str());
+    let mut session = Session {
+        reader,
+        writer,
+        shared,
+        scramble: hello.scramble,
+        client_caps: hello.capabilities,
+        collation: hello.collation,
+        id: hello.id,
+        current_db: hello.database,
+        tx: TxState::default(),
+        backend: None,
+        stmts: HashMap::new(),
+        next_stmt_id: 1,
+    };
+    let result = session.command_loop(shutdown).await;
+    session.release_backend().await;
+    result
+}
+
+impl<R, W> Session<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    async fn command_loop(&mut self, shutdown: CancellationToken) -> Result<(), SessionError> {
+        loop {
+            let read = tokio::select! {
+                r = self.reader.read(None) => r,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            let (seq, payload) = match read {
+                Ok(p) => p,
+                Err(crate::protocol::packet::PacketError::Closed) => return Ok(()),
+                Err(e) => {
+                    let e = SessionError::from(e);
+                    self.fatal(&e).await;
+                    return Err(e);
+                }
+            };
+            self.writer.set_seq(seq.wrapping_add(1));
+            let flow = match self.dispatch(&payload).await {
+                Ok(flow) => flow,
+                Err(e) => {
+                    self.fatal(&e).await;
+                    return Err(e);
+                }
+            };
+            self.writer.flush().await?;
+            if flow == Flow::Quit {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, payload: &[u8]) -> Result<Flow, SessionError> {
+        let Some((&cmd, body)) = payload.split_first() else {
+            self.error(ClientError::new(
+                codes::ER_MALFORMED_PACKET,
+                "HY000",
+                "empty command packet",
+            ))
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        metrics::command(cmd);
+        match cmd {
+            command::QUIT => return Ok(Flow::Quit),
+            command::QUERY => self.com_query(body).await?,
+            command::INIT_DB => self.com_init_db(body).await?,
+            command::PING => self.ok().await?,
+            command::FIELD_LIST => self.com_field_list(body).await?,
+            command::STMT_PREPARE => self.com_stmt_prepare(body).await?,
+            command::STMT_EXECUTE => self.com_stmt_execute(body).await?,
+            command::STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(body)?,
+            command::STMT_CLOSE => self.com_stmt_close(body)?,
+            command::STMT_RESET => self.com_stmt_reset(body).await?,
+            command::SET_OPTION => self.com_set_option(body).await?,
+            command::RESET_CONNECTION => self.com_reset_connection().await?,
+            command::CHANGE_USER => self.com_change_user(body).await?,
+            other => {
+                debug!(command = other, "unknown command refused");
+                self.error(ClientError::new(
+                    codes::ER_UNKNOWN_COM,
+                    "08S01",
+                    format!("Unknown command 0x{other:02x}: not supported by OctoDB"),
+                ))
+                .await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn policy_context(&self) -> SessionContext<'_> {
+        SessionContext {
+            mapping: &self.id.mapping,
+            current_db: self.current_db.as_deref(),
+            user: &self.id.login.username,
+        }
+    }
+
+    /// Sends an OK packet with the session's status.
+    async fn ok(&mut self) -> Result<(), SessionError> {
+        let at = self.writer.begin_packet();
+        wire::ok_packet(self.writer.payload(), 0, 0, self.tx.flags(), 0, b"");
+        self.writer.end_packet(at).await?;
+        Ok(())
+    }
+
+    /// Sends an ERR packet; the session goes on.
+    async fn error(&mut self, e: ClientError) -> Result<(), SessionError> {
+        let at = self.writer.begin_packet();
+        wire::err_packet(self.writer.payload(), e.code, &e.sqlstate, &e.message);
+        self.writer.end_packet(at).await?;
+        Ok(())
+    }
+
+    async fn refusal(&mut self, r: Refusal) -> Result<(), SessionError> {
+        metrics::refusal(r.code);
+        self.error(ClientError::new(r.code, r.sqlstate, r.message))
+            .await
+    }
+
+    /// Tells the client why the session ends, if it can still be told.
+    async fn fatal(&mut self, e: &SessionError) {
+        if let Some(ce) = e.to_client() {
+            let _ = self.error(ce).await;
+        }
+        let _ = self.writer.flush().await;
+        self.writer.shutdown().await;
+    }
+
+    /// Makes sure the session holds a backend connection set up with its character set.
+    async fn ensure_backend(&mut self) -> Result<(), ClientError> {
+        if self.backend.is_some() {
+            return Ok(());
+        }
+        let found_rows = self
+            .client_caps
+            .contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let mut conn = self
+            .shared
+            .backends
+            .checkout(&self.id.login, found_rows)
+            .await
+            .map_err(|e| {
+                metrics::backend_error();
+                info!(error = %e, "backend checkout failed");
+                ClientError::new(
+                    codes::ER_UNKNOWN,
+                    "HY000",
+                    "The tenant's backend is unavailable, try again later",
+                )
+            })?;
+        if let Some(set_names) = auth::set_names_for(self.collation) {
+            use mysql_async::prelude::Queryable;
+            if let Err(e) = conn.query_drop(set_names).await {
+                info!(error = %e, "setting the session character set failed");
+                return Err(ClientError::new(
+                    codes::ER_UNKNOWN_CHARSET,
+                    "42000",
+                    "The session's character set is not available on the backend",
+                ));
+            }
+        }
+        self.backend = Some(conn);
+        Ok(())
+    }
+
+    /// Gives the backend connection back (reset first).
+    async fn release_backend(&mut self) {
+        if let Some(conn) = self.backend.take() {
+            Backends::release(conn).await;
+        }
+    }
+
+    /// Maps a backend failure to what the client is told, updating the session state.
+    fn backend_failure(&mut self, e: mysql_async::Error) -> ClientError {
+        match e {
+            mysql_async::Error::Server(se) => {
+                self.tx = self.tx.after_error(se.code);
+                ClientError::new(
+                    se.code,
+                    &se.state,
+                    results::logical_message(&se.message, &self.id.names),
+                )
+            }
+            mysql_async::Error::Driver(d) => {
+                ClientError::new(codes::ER_UNKNOWN, "HY000", d.to_string())
+            }
+            other => {
+                // The connection is gone, and with it any open transaction.
+                metrics::backend_error();
+                info!(error = %other, "backend connection lost");
+                self.backend = None;
+                self.tx.in_transaction = false;
+                ClientError::new(
+                    2013,
+                    "HY000",
+                    "Lost connection to the tenant's backend during query",
+                )
+            }
+        }
+    }
+
+    async fn com_init_db(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let db = String::from_utf8_lossy(body).into_owned();
+        if self.id.mapping.physical(&db).is_some() {
+            self.current_db = Some(db);
+            self.ok().await
+        } else {
+            self.refusal(Refusal::database(&self.id.login.username, &db))
+                .await
+        }
+    }
+
+    async fn com_set_option(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let option = wire::Cursor::new(body).u16("option")?;
+        match option {
+            // MYSQL_OPTION_MULTI_STATEMENTS_OFF: already off.
+            1 => {
+                let at = self.writer.begin_packet();
+                wire::eof_packet(self.writer.payload(), self.tx.flags(), 0);
+                self.writer.end_packet(at).await?;
+                Ok(())
+            }
+            0 => {
+                self.refusal(Refusal::not_allowed("Enabling multi-statements"))
+                    .await
+            }
+            _ => {
+                self.error(ClientError::new(
+                    codes::ER_UNKNOWN_COM,
+                    "08S01",
+                    "Unknown COM_SET_OPTION value",
+                ))
+                .await
+            }
+        }
+    }
+
+    /// COM_RESET_CONNECTION: a clean session for the same user and database.
+    async fn com_reset_connection(&mut self) -> Result<(), SessionError> {
+        self.release_backend().await;
+        self.stmts.clear();
+        self.tx = TxState::default();
+        self.ok().await
+    }
+}

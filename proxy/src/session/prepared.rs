@@ -1,0 +1,215 @@
+//! The binary protocol: COM_STMT_PREPARE, EXECUTE, SEND_LONG_DATA, RESET and CLOSE.
+//!
+//! A statement is checked by the policy once, at prepare; the session keeps the rendered text
+//! and executes it through the backend connection's statement cache, so it is re-prepared
+//! transparently on another connection. Statement ids are the session's own: an id the
+//! session did not hand out is unknown, whatever another session uses.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Params;
+use octodb_policy::{Decision, Refusal, StatementKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::results::{self, StreamError};
+use super::Session;
+use crate::error::{codes, ClientError, SessionError};
+use crate::metrics;
+use crate::protocol::stmt::{self, ParamType};
+use crate::protocol::wire;
+
+/// A statement prepared by this session.
+pub struct ClientStmt {
+    sql: String,
+    kind: StatementKind,
+    num_params: usize,
+    types: Option<Vec<ParamType>>,
+    long_data: Vec<Option<Vec<u8>>>,
+}
+
+/// Most statements one session may hold (as max_prepared_stmt_count guards the server).
+const MAX_STATEMENTS: usize = 16_382;
+
+fn unknown_statement(id: u32, what: &str) -> ClientError {
+    ClientError::new(
+        codes::ER_UNKNOWN_STMT_HANDLER,
+        "HY000",
+        format!("Unknown prepared statement handler ({id}) given to {what}"),
+    )
+}
+
+impl<R, W> Session<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    pub(super) async fn com_stmt_prepare(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let Ok(sql) = std::str::from_utf8(body) else {
+            return self
+                .refusal(Refusal::syntax("the statement is not valid UTF-8"))
+                .await;
+        };
+        let f = match octodb_policy::check(sql, &self.policy_context(), true) {
+            Ok(Decision::Forward(f)) => f,
+            Ok(Decision::Local(_)) => {
+                return self
+                    .error(ClientError::new(
+                        codes::ER_UNSUPPORTED_PS,
+                        "HY000",
+                        "This command is not supported in the prepared statement protocol",
+                    ))
+                    .await;
+            }
+            Err(r) => return self.refusal(r).await,
+        };
+        if self.stmts.len() >= MAX_STATEMENTS {
+            return self
+                .error(ClientError::new(
+                    1461,
+                    "42000",
+                    "Can't create more than max_prepared_stmt_count statements",
+                ))
+                .await;
+        }
+        if let Err(ce) = self.ensure_backend().await {
+            return self.error(ce).await;
+        }
+        let Some(conn) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        let prepared = match conn.prep(f.sql.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let ce = self.backend_failure(e);
+                return self.error(ce).await;
+            }
+        };
+        let id = self.next_stmt_id;
+        self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
+        let params = prepared.params().to_vec();
+        let columns = prepared.columns();
+        let status = self.tx.flags();
+        let at = self.writer.begin_packet();
+        stmt::prepare_ok(
+            self.writer.payload(),
+            id,
+            columns.len() as u16,
+            params.len() as u16,
+            0,
+        );
+        self.writer.end_packet(at).await?;
+        if !params.is_empty() {
+            results::write_columns(&mut self.writer, &params, &self.id.names, status).await?;
+        }
+        if !columns.is_empty() {
+            results::write_columns(&mut self.writer, &columns, &self.id.names, status).await?;
+        }
+        self.stmts.insert(
+            id,
+            ClientStmt {
+                sql: f.sql,
+                kind: f.kind,
+                num_params: params.len(),
+                types: None,
+                long_data: vec![None; params.len()],
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) async fn com_stmt_execute(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let id = stmt::statement_id(body)?;
+        let Some(st) = self.stmts.get_mut(&id) else {
+            return self
+                .error(unknown_statement(id, "mysqld_stmt_execute"))
+                .await;
+        };
+        let exec = match stmt::parse_execute(
+            body,
+            st.num_params,
+            st.types.as_deref(),
+            &mut st.long_data,
+        ) {
+            Ok(e) => e,
+            Err(m) => {
+                // The client and the proxy disagree about the statement: say so, keep going.
+                return self
+                    .error(ClientError::new(
+                        codes::ER_MALFORMED_PACKET,
+                        "HY000",
+                        m.to_string(),
+                    ))
+                    .await;
+            }
+        };
+        if let Some(types) = exec.new_types {
+            st.types = Some(types);
+        }
+        st.long_data.iter_mut().for_each(|d| *d = None);
+        let sql = st.sql.clone();
+        let kind = st.kind.clone();
+        metrics::statement(&kind);
+        if let Err(ce) = self.ensure_backend().await {
+            return self.error(ce).await;
+        }
+        let Some(conn) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        let params = if exec.params.is_empty() {
+            Params::Empty
+        } else {
+            Params::Positional(exec.params)
+        };
+        let outcome = match conn.exec_iter(sql.as_str(), params).await {
+            Ok(mut qr) => {
+                let status = self.tx.after(&kind).flags();
+                results::stream(&mut self.writer, &mut qr, true, &self.id.names, status).await
+            }
+            Err(e) => Err(StreamError::Backend(e)),
+        };
+        self.finish(&kind, outcome).await
+    }
+
+    /// COM_STMT_SEND_LONG_DATA has no answer, even for an unknown statement.
+    pub(super) fn com_stmt_send_long_data(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let mut c = wire::Cursor::new(body);
+        let id = c.u32("statement id")?;
+        let param = usize::from(c.u16("parameter")?);
+        let data = c.rest();
+        let max = self.shared.config.max_packet_size;
+        if let Some(slot) = self
+            .stmts
+            .get_mut(&id)
+            .and_then(|s| s.long_data.get_mut(param))
+        {
+            let buf = slot.get_or_insert_with(Vec::new);
+            if buf.len() + data.len() > max {
+                return Err(SessionError::Packet(
+                    crate::protocol::packet::PacketError::TooLarge {
+                        size: buf.len() + data.len(),
+                        max,
+                    },
+                ));
+            }
+            buf.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// COM_STMT_CLOSE has no answer.
+    pub(super) fn com_stmt_close(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let id = stmt::statement_id(body)?;
+        self.stmts.remove(&id);
+        Ok(())
+    }
+
+    pub(super) async fn com_stmt_reset(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let id = stmt::statement_id(body)?;
+        match self.stmts.get_mut(&id) {
+            Some(st) => {
+                st.long_data.iter_mut().for_each(|d| *d = None);
+                self.ok().await
+            }
+            None => self.error(unknown_statement(id, "mysqld_stmt_reset")).await,
+        }
+    }
+}

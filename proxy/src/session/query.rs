@@ -1,0 +1,139 @@
+//! COM_QUERY and COM_FIELD_LIST: policy first, then the statement the policy rendered runs on
+//! the session's backend connection and its result streams back.
+
+use mysql_async::prelude::Queryable;
+use octodb_policy::{Decision, Forward, Local, Refusal, StatementKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::results::{self, Done, StreamError};
+use super::Session;
+use crate::error::{ClientError, SessionError};
+use crate::metrics;
+use crate::protocol::wire;
+
+impl<R, W> Session<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    pub(super) async fn com_query(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let Ok(sql) = std::str::from_utf8(body) else {
+            return self
+                .refusal(Refusal::syntax("the statement is not valid UTF-8"))
+                .await;
+        };
+        let decision = octodb_policy::check(sql, &self.policy_context(), false);
+        match decision {
+            Err(r) => self.refusal(r).await,
+            Ok(Decision::Local(Local::Use(db))) => {
+                self.current_db = Some(db);
+                self.ok().await
+            }
+            Ok(Decision::Forward(f)) => self.forward_text(&f).await,
+        }
+    }
+
+    /// Runs a statement with the text protocol and streams its result.
+    async fn forward_text(&mut self, f: &Forward) -> Result<(), SessionError> {
+        metrics::statement(&f.kind);
+        if let Err(ce) = self.ensure_backend().await {
+            return self.error(ce).await;
+        }
+        let Some(conn) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        let outcome = match conn.query_iter(f.sql.as_str()).await {
+            Ok(mut qr) => {
+                let status = self.tx.after(&f.kind).flags();
+                results::stream(&mut self.writer, &mut qr, false, &self.id.names, status).await
+            }
+            Err(e) => Err(StreamError::Backend(e)),
+        };
+        self.finish(&f.kind, outcome).await
+    }
+
+    /// Writes the terminator of a result (EOF or OK) with the session's new status, or the
+    /// backend's error in its place.
+    pub(super) async fn finish(
+        &mut self,
+        kind: &StatementKind,
+        outcome: Result<Done, StreamError>,
+    ) -> Result<(), SessionError> {
+        match outcome {
+            Ok(done) => {
+                self.tx = self.tx.after(kind);
+                if let Some(flags) = self
+                    .backend
+                    .as_ref()
+                    .and_then(|c| c.last_ok_packet())
+                    .map(|ok| ok.status_flags())
+                {
+                    self.tx.sync(flags);
+                }
+                let status = self.tx.flags();
+                let at = self.writer.begin_packet();
+                if done.result_set {
+                    wire::eof_packet(self.writer.payload(), status, done.warnings);
+                } else {
+                    wire::ok_packet(
+                        self.writer.payload(),
+                        done.affected_rows,
+                        done.last_insert_id,
+                        status,
+                        done.warnings,
+                        &done.info,
+                    );
+                }
+                self.writer.end_packet(at).await?;
+                Ok(())
+            }
+            Err(StreamError::Client(e)) => Err(e.into()),
+            Err(StreamError::Backend(e)) => {
+                let ce = self.backend_failure(e);
+                self.error(ce).await
+            }
+        }
+    }
+
+    /// COM_FIELD_LIST (deprecated, still sent by some clients): the columns of one table.
+    pub(super) async fn com_field_list(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let mut c = wire::Cursor::new(body);
+        let table = String::from_utf8_lossy(c.null_str()).into_owned();
+        let sql = format!("SELECT * FROM `{}` LIMIT 0", table.replace('`', "``"));
+        let f = match octodb_policy::check(&sql, &self.policy_context(), false) {
+            Ok(Decision::Forward(f)) => f,
+            Ok(Decision::Local(_)) => {
+                return self.refusal(Refusal::not_allowed("COM_FIELD_LIST")).await;
+            }
+            Err(r) => return self.refusal(r).await,
+        };
+        if let Err(ce) = self.ensure_backend().await {
+            return self.error(ce).await;
+        }
+        let Some(conn) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        let status = self.tx.flags();
+        let cols = match conn.query_iter(f.sql.as_str()).await {
+            Ok(mut qr) => {
+                let cols = qr.columns();
+                match qr.next().await {
+                    Ok(_) => Ok(cols),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match cols {
+            Ok(cols) => {
+                let cols = cols.unwrap_or_default();
+                results::write_columns(&mut self.writer, &cols, &self.id.names, status).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let ce: ClientError = self.backend_failure(e);
+                self.error(ce).await
+            }
+        }
+    }
+}

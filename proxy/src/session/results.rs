@@ -1,0 +1,150 @@
+//! Streaming a backend result to the client, row by row: column definitions pass through with
+//! physical schema names replaced by logical ones; rows are re-encoded for the client's
+//! protocol (text or binary). Nothing is buffered beyond the packet writer's buffer.
+
+use std::collections::HashMap;
+
+use mysql_async::consts::{ColumnType, StatusFlags};
+use mysql_async::prelude::Protocol;
+use mysql_async::{Column, QueryResult, Value};
+
+use crate::protocol::packet::{PacketError, PacketWriter};
+use crate::protocol::wire;
+
+/// Physical -> logical database names of the session's tenant.
+pub type NameMap = HashMap<Vec<u8>, Vec<u8>>;
+
+/// How a streamed result ended.
+#[derive(Debug, Default)]
+pub struct Done {
+    /// The result had columns (a result set), so it ends with EOF rather than OK.
+    pub result_set: bool,
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub warnings: u16,
+    pub info: Vec<u8>,
+}
+
+/// A failure while streaming.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Writing to the client failed: the session ends.
+    #[error(transparent)]
+    Client(#[from] PacketError),
+    /// The backend failed; its error goes to the client in place of the rest.
+    #[error(transparent)]
+    Backend(#[from] mysql_async::Error),
+}
+
+/// Writes one column definition (Protocol::ColumnDefinition41), with the schema renamed to
+/// the logical database. Written field by field: `mysql_common`'s own serializer puts the
+/// column length before the character set, which clients then misread.
+pub fn write_column(buf: &mut Vec<u8>, col: &Column, names: &NameMap) {
+    let schema = names
+        .get(col.schema_ref())
+        .map(Vec::as_slice)
+        .unwrap_or(col.schema_ref());
+    wire::put_lenenc_bytes(buf, b"def");
+    wire::put_lenenc_bytes(buf, schema);
+    wire::put_lenenc_bytes(buf, col.table_ref());
+    wire::put_lenenc_bytes(buf, col.org_table_ref());
+    wire::put_lenenc_bytes(buf, col.name_ref());
+    wire::put_lenenc_bytes(buf, col.org_name_ref());
+    buf.push(0x0C);
+    buf.extend_from_slice(&col.character_set().to_le_bytes());
+    buf.extend_from_slice(&col.column_length().to_le_bytes());
+    buf.push(col.column_type() as u8);
+    buf.extend_from_slice(&col.flags().bits().to_le_bytes());
+    buf.push(col.decimals());
+    buf.extend_from_slice(&[0, 0]);
+}
+
+/// Writes a list of column definitions followed by EOF.
+pub async fn write_columns<W>(
+    w: &mut PacketWriter<W>,
+    cols: &[Column],
+    names: &NameMap,
+    status: StatusFlags,
+) -> Result<(), PacketError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    for col in cols {
+        let at = w.begin_packet();
+        write_column(w.payload(), col, names);
+        w.end_packet(at).await?;
+    }
+    let at = w.begin_packet();
+    wire::eof_packet(w.payload(), status, 0);
+    w.end_packet(at).await
+}
+
+/// Streams the current result of `qr` to the client, up to (not including) its terminator.
+pub async fn stream<W, P>(
+    w: &mut PacketWriter<W>,
+    qr: &mut QueryResult<'_, '_, P>,
+    binary: bool,
+    names: &NameMap,
+    status: StatusFlags,
+) -> Result<Done, StreamError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    P: Protocol,
+{
+    let cols = qr.columns();
+    let cols = match cols {
+        Some(c) if !c.is_empty() => c,
+        _ => {
+            // An OK result: drain it so the connection is ready for the next statement.
+            while qr.next().await?.is_some() {}
+            return Ok(Done {
+                result_set: false,
+                affected_rows: qr.affected_rows(),
+                last_insert_id: qr.last_insert_id().unwrap_or(0),
+                warnings: qr.warnings(),
+                info: qr.info().as_bytes().to_vec(),
+            });
+        }
+    };
+    let at = w.begin_packet();
+    wire::put_lenenc_int(w.payload(), cols.len() as u64);
+    w.end_packet(at).await?;
+    write_columns(w, &cols, names, status).await?;
+    let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
+    let mut values: Vec<Value> = Vec::with_capacity(cols.len());
+    while let Some(row) = qr.next().await? {
+        values.clear();
+        values.extend(
+            row.unwrap_raw()
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::NULL)),
+        );
+        let at = w.begin_packet();
+        if binary {
+            wire::binary_row(w.payload(), &values, &types);
+        } else {
+            wire::text_row(w.payload(), &values);
+        }
+        w.end_packet(at).await?;
+    }
+    Ok(Done {
+        result_set: true,
+        affected_rows: 0,
+        last_insert_id: 0,
+        warnings: qr.warnings(),
+        info: Vec::new(),
+    })
+}
+
+/// Replaces physical database names in a backend message with logical ones.
+pub fn logical_message(message: &str, names: &NameMap) -> String {
+    let mut out = message.to_string();
+    for (phys, logical) in names {
+        if let (Ok(p), Ok(l)) = (std::str::from_utf8(phys), std::str::from_utf8(logical)) {
+            if out.contains(p) {
+                out = out.replace(p, l);
+            }
+        }
+    }
+    out
+}

@@ -83,8 +83,7 @@ impl Backends {
                 });
             }
         }
-        let constraints =
-            PoolConstraints::new(0, self.pool_max).unwrap_or_else(PoolConstraints::default);
+        let constraints = PoolConstraints::new(0, self.pool_max).unwrap_or_default();
         let opts = OptsBuilder::default()
             .ip_or_hostname(key.host.clone())
             .tcp_port(key.port)

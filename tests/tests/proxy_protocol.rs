@@ -429,3 +429,83 @@ async fn fetch(conn: &mut Conn, sql: &str, binary: bool) -> Result<Fetched> {
         .unwrap_or_default();
     Ok((cols, rows.into_iter().map(|r| r.unwrap()).collect()))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_connection_really_resets() -> Result<()> {
+    let mut env = TestEnv::start().await?;
+    let t = env.tenant(ITEMS).await?;
+    let mut c = env.connect(&t).await?;
+    c.query_drop("SET @marker = 42").await?;
+    c.query_drop("SET autocommit = 0").await?;
+    c.query_drop("INSERT INTO items (name) VALUES ('uncommitted')")
+        .await?;
+    assert!(c.reset().await?, "COM_RESET_CONNECTION is supported");
+    let marker: Option<Option<i64>> = c.query_first("SELECT @marker").await?;
+    assert_eq!(marker, Some(None), "user variables are gone");
+    let ac: Option<i64> = c.query_first("SELECT @@autocommit").await?;
+    assert_eq!(ac, Some(1), "autocommit is back on");
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM items").await?;
+    assert_eq!(n, Some(0), "the open transaction was rolled back");
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await?;
+    assert_eq!(db.as_deref(), Some("app"), "the current database stays");
+    drop(c);
+    env.cleanup().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_list_and_long_data_commands() -> Result<()> {
+    let mut env = TestEnv::start().await?;
+    let t = env.tenant(ITEMS).await?;
+    let (mut raw, ok) = RawClient::login(env.addr, &t.user, &t.password, Some("app")).await?;
+    assert_eq!(ok[0], 0);
+    // COM_FIELD_LIST: one definition per column, then EOF; the schema is the logical name.
+    let first = raw.command(b"\x04items\0").await?;
+    let mut defs = vec![first];
+    loop {
+        let (_, p) = raw.read_packet().await?;
+        if p.first() == Some(&0xFE) && p.len() < 9 {
+            break;
+        }
+        defs.push(p);
+    }
+    assert_eq!(defs.len(), 3);
+    assert_eq!(&defs[0][..8], b"\x03def\x03app");
+    let foreign = raw.command(b"\x04mysql.user\0").await?;
+    assert!(err_code(&foreign).is_some());
+    // COM_STMT_SEND_LONG_DATA in two pieces, then execute.
+    let prep = raw.command(b"\x16SELECT CONCAT(?, '!')").await?;
+    assert_eq!(prep[0], 0);
+    let id = u32::from_le_bytes(prep[1..5].try_into().unwrap());
+    for _ in 0..4 {
+        raw.read_packet().await?; // one param + EOF, one column + EOF
+    }
+    for piece in [&b"long "[..], &b"data"[..]] {
+        let mut p = vec![0x18];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend_from_slice(piece);
+        raw.write_packet(0, &p).await?; // no answer
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0]); // flags, iterations
+    exec.extend_from_slice(&[0, 1, 253, 0]); // null bitmap, types bound, VAR_STRING
+    let count = raw.command(&exec).await?;
+    assert_eq!(count, vec![1]);
+    raw.read_packet().await?; // column
+    raw.read_packet().await?; // EOF
+    let (_, row) = raw.read_packet().await?;
+    assert_eq!(&row[2..], &b"\x0along data!"[..]);
+    let (_, eof) = raw.read_packet().await?;
+    assert_eq!(eof[0], 0xFE);
+    // COM_STMT_RESET answers OK; COM_STMT_CLOSE has no answer and the id is gone after it.
+    let mut reset = vec![0x1A];
+    reset.extend_from_slice(&id.to_le_bytes());
+    assert_eq!(raw.command(&reset).await?[0], 0);
+    let mut close = vec![0x19];
+    close.extend_from_slice(&id.to_le_bytes());
+    raw.write_packet(0, &close).await?;
+    assert_eq!(err_code(&raw.command(&reset).await?), Some(1243));
+    drop(raw);
+    env.cleanup().await
+}

@@ -16,6 +16,9 @@ pub struct Forward {
     pub sql: String,
     /// What kind of statement it is, so the session can track its own state.
     pub kind: StatementKind,
+    /// The result names databases (information_schema, SHOW statements, SHOW CREATE TABLE):
+    /// the session maps physical database names in result values back to logical ones.
+    pub remap_names: bool,
 }
 
 /// The kinds of forwarded statements the session tracks state for.
@@ -53,6 +56,9 @@ pub enum Local {
     /// `USE db`: switch the session's current logical database (already checked to be the
     /// tenant's own).
     Use(String),
+    /// `SHOW DATABASES [LIKE 'pattern']` / `SHOW SCHEMAS`: the tenant's logical databases,
+    /// filtered with the LIKE pattern (MySQL LIKE semantics, case-insensitive) when given.
+    ShowDatabases { like: Option<String> },
 }
 
 /// A refused statement: the MySQL error the client receives.

@@ -64,5 +64,9 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     columns::rewrite(&mut stmt, ctx)?;
     identity::rewrite(&mut stmt, ctx);
     let sql = render::render(&stmt)?;
-    Ok(Decision::Forward(Forward { sql, kind }))
+    Ok(Decision::Forward(Forward {
+        sql,
+        kind,
+        remap_names: false,
+    }))
 }

@@ -17,7 +17,11 @@ use crate::set::allowed_charset;
 use crate::{Decision, Forward, Refusal, StatementKind};
 
 fn forward(sql: String, kind: StatementKind) -> Option<Result<Decision, Refusal>> {
-    Some(Ok(Decision::Forward(Forward { sql, kind })))
+    Some(Ok(Decision::Forward(Forward {
+        sql,
+        kind,
+        remap_names: false,
+    })))
 }
 
 /// Recognises the statements above in `tokens` (significant tokens, trailing `;` removed).
@@ -145,6 +149,7 @@ fn set_charset(rest: &[&Token]) -> Option<Result<Decision, Refusal>> {
                 charset,
                 collation: None,
             },
+            remap_names: false,
         })
     }))
 }

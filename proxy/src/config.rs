@@ -22,6 +22,8 @@ pub struct ProxyConfig {
     pub pool_wait_secs: u64,
     /// Server version announced to clients; by default derived from the backend's.
     pub server_version: Option<String>,
+    /// Total size, in bytes of statement text, of the policy decision cache.
+    pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
     /// Where the catalog (MetaDB) lives.
@@ -37,6 +39,7 @@ impl Default for ProxyConfig {
             pool_max: 64,
             pool_wait_secs: 10,
             server_version: None,
+            decision_cache_bytes: 64 << 20,
             shutdown_grace_secs: 10,
             catalog: CatalogConfig::default(),
         }

@@ -2,6 +2,7 @@
 //! every statement with the policy, and runs it on the tenant's own backend connections.
 
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod metrics;

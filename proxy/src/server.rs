@@ -21,6 +21,7 @@ pub struct Shared {
     pub config: ProxyConfig,
     pub catalog: Catalog,
     pub backends: Arc<Backends>,
+    pub decisions: crate::cache::DecisionCache,
     pub server_version: String,
     next_connection_id: AtomicU32,
 }
@@ -77,7 +78,9 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         config.max_packet_size,
         Duration::from_secs(config.pool_wait_secs),
     );
+    let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
     Ok(Arc::new(Shared {
+        decisions,
         config,
         catalog,
         backends,

@@ -2,6 +2,7 @@
 //! one function; statements go through the policy, then to the session's backend connection.
 
 mod auth;
+mod local;
 mod prepared;
 mod query;
 pub mod results;
@@ -209,6 +210,16 @@ where
             current_db: self.current_db.as_deref(),
             user: &self.id.login.username,
         }
+    }
+
+    /// The policy's decision for a statement, through the shared decision cache.
+    fn decide(&self, sql: &str, prepared: bool) -> crate::cache::Outcome {
+        self.shared.decisions.check(
+            self.id.login.tenant_id,
+            sql,
+            &self.policy_context(),
+            prepared,
+        )
     }
 
     /// Sends an OK packet with the session's status.

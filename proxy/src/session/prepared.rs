@@ -21,6 +21,7 @@ use crate::protocol::wire;
 pub struct ClientStmt {
     sql: String,
     kind: StatementKind,
+    remap_names: bool,
     num_params: usize,
     types: Option<Vec<ParamType>>,
     long_data: Vec<Option<Vec<u8>>>,
@@ -48,7 +49,8 @@ where
                 .refusal(Refusal::syntax("the statement is not valid UTF-8"))
                 .await;
         };
-        let f = match octodb_policy::check(sql, &self.policy_context(), true) {
+        let decision = self.decide(sql, true);
+        let f = match &*decision {
             Ok(Decision::Forward(f)) => f,
             Ok(Decision::Local(_)) => {
                 return self
@@ -59,7 +61,7 @@ where
                     ))
                     .await;
             }
-            Err(r) => return self.refusal(r).await,
+            Err(r) => return self.refusal(r.clone()).await,
         };
         if self.stmts.len() >= MAX_STATEMENTS {
             return self
@@ -106,8 +108,9 @@ where
         self.stmts.insert(
             id,
             ClientStmt {
-                sql: f.sql,
-                kind: f.kind,
+                sql: f.sql.clone(),
+                kind: f.kind.clone(),
+                remap_names: f.remap_names,
                 num_params: params.len(),
                 types: None,
                 long_data: vec![None; params.len()],
@@ -147,6 +150,7 @@ where
         st.long_data.iter_mut().for_each(|d| *d = None);
         let sql = st.sql.clone();
         let kind = st.kind.clone();
+        let remap_names = st.remap_names;
         metrics::statement(&kind);
         if let Err(ce) = self.ensure_backend().await {
             return self.error(ce).await;
@@ -162,7 +166,16 @@ where
         let outcome = match conn.exec_iter(sql.as_str(), params).await {
             Ok(mut qr) => {
                 let status = self.tx.after(&kind).flags();
-                results::stream(&mut self.writer, &mut qr, true, &self.id.names, status).await
+                let remap = remap_names.then_some(&self.id.names);
+                results::stream(
+                    &mut self.writer,
+                    &mut qr,
+                    true,
+                    &self.id.names,
+                    remap,
+                    status,
+                )
+                .await
             }
             Err(e) => Err(StreamError::Backend(e)),
         };

@@ -22,14 +22,17 @@ where
                 .refusal(Refusal::syntax("the statement is not valid UTF-8"))
                 .await;
         };
-        let decision = octodb_policy::check(sql, &self.policy_context(), false);
-        match decision {
-            Err(r) => self.refusal(r).await,
+        let decision = self.decide(sql, false);
+        match &*decision {
+            Err(r) => self.refusal(r.clone()).await,
             Ok(Decision::Local(Local::Use(db))) => {
-                self.current_db = Some(db);
+                self.current_db = Some(db.clone());
                 self.ok().await
             }
-            Ok(Decision::Forward(f)) => self.forward_text(&f).await,
+            Ok(Decision::Local(Local::ShowDatabases { like })) => {
+                self.show_databases(like.as_deref()).await
+            }
+            Ok(Decision::Forward(f)) => self.forward_text(f).await,
         }
     }
 
@@ -45,7 +48,16 @@ where
         let outcome = match conn.query_iter(f.sql.as_str()).await {
             Ok(mut qr) => {
                 let status = self.tx.after(&f.kind).flags();
-                results::stream(&mut self.writer, &mut qr, false, &self.id.names, status).await
+                let remap = f.remap_names.then_some(&self.id.names);
+                results::stream(
+                    &mut self.writer,
+                    &mut qr,
+                    false,
+                    &self.id.names,
+                    remap,
+                    status,
+                )
+                .await
             }
             Err(e) => Err(StreamError::Backend(e)),
         };
@@ -100,12 +112,13 @@ where
         let mut c = wire::Cursor::new(body);
         let table = String::from_utf8_lossy(c.null_str()).into_owned();
         let sql = format!("SELECT * FROM `{}` LIMIT 0", table.replace('`', "``"));
-        let f = match octodb_policy::check(&sql, &self.policy_context(), false) {
+        let decision = self.decide(&sql, false);
+        let f = match &*decision {
             Ok(Decision::Forward(f)) => f,
             Ok(Decision::Local(_)) => {
                 return self.refusal(Refusal::not_allowed("COM_FIELD_LIST")).await;
             }
-            Err(r) => return self.refusal(r).await,
+            Err(r) => return self.refusal(r.clone()).await,
         };
         if let Err(ce) = self.ensure_backend().await {
             return self.error(ce).await;

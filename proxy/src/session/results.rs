@@ -85,6 +85,7 @@ pub async fn stream<W, P>(
     qr: &mut QueryResult<'_, '_, P>,
     binary: bool,
     names: &NameMap,
+    remap: Option<&NameMap>,
     status: StatusFlags,
 ) -> Result<Done, StreamError>
 where
@@ -119,6 +120,9 @@ where
                 .into_iter()
                 .map(|v| v.unwrap_or(Value::NULL)),
         );
+        if let Some(map) = remap {
+            values.iter_mut().for_each(|v| remap_value(v, map));
+        }
         let at = w.begin_packet();
         if binary {
             wire::binary_row(w.payload(), &values, &types);
@@ -136,6 +140,38 @@ where
     })
 }
 
+/// Maps a result value naming a physical database back to the logical name: a value equal
+/// to a physical name, or text quoting one as `` `physical` `` (SHOW CREATE TABLE).
+pub fn remap_value(v: &mut Value, names: &NameMap) {
+    let Value::Bytes(b) = v else { return };
+    if let Some(logical) = names.get(b.as_slice()) {
+        *b = logical.clone();
+        return;
+    }
+    for (phys, logical) in names {
+        let quoted: Vec<u8> = [&b"`"[..], phys, &b"`"[..]].concat();
+        if b.windows(quoted.len()).any(|w| w == quoted.as_slice()) {
+            let with: Vec<u8> = [&b"`"[..], logical, &b"`"[..]].concat();
+            *b = replace_all(b, &quoted, &with);
+        }
+    }
+}
+
+fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Replaces physical database names in a backend message with logical ones.
 pub fn logical_message(message: &str, names: &NameMap) -> String {
     let mut out = message.to_string();
@@ -147,4 +183,28 @@ pub fn logical_message(message: &str, names: &NameMap) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_names_in_values_become_logical() {
+        let mut names = NameMap::new();
+        names.insert(b"t_a__app".to_vec(), b"app".to_vec());
+        let mut v = Value::Bytes(b"t_a__app".to_vec());
+        remap_value(&mut v, &names);
+        assert_eq!(v, Value::Bytes(b"app".to_vec()));
+        let mut v = Value::Bytes(b"REFERENCES `t_a__app`.`c` (`id`)".to_vec());
+        remap_value(&mut v, &names);
+        assert_eq!(v, Value::Bytes(b"REFERENCES `app`.`c` (`id`)".to_vec()));
+        let mut v = Value::Bytes(b"t_a__apple".to_vec());
+        remap_value(&mut v, &names);
+        assert_eq!(v, Value::Bytes(b"t_a__apple".to_vec()));
+        assert_eq!(
+            logical_message("Table 't_a__app.x' doesn't exist", &names),
+            "Table 'app.x' doesn't exist"
+        );
+    }
 }

@@ -48,7 +48,8 @@ where
         let outcome = match conn.query_iter(f.sql.as_str()).await {
             Ok(mut qr) => {
                 let status = self.tx.after(&f.kind).flags();
-                let remap = f.remap_names.then_some(&self.id.names);
+                let remap = (f.remap_names || f.kind == StatementKind::ShowWarnings)
+                    .then_some(&self.id.names);
                 results::stream(
                     &mut self.writer,
                     &mut qr,

@@ -48,7 +48,18 @@ pub fn write_column(buf: &mut Vec<u8>, col: &Column, names: &NameMap) {
     wire::put_lenenc_bytes(buf, schema);
     wire::put_lenenc_bytes(buf, col.table_ref());
     wire::put_lenenc_bytes(buf, col.org_table_ref());
-    wire::put_lenenc_bytes(buf, col.name_ref());
+    // SHOW TABLES names its column `Tables_in_<database>`.
+    let name = col.name_ref();
+    if name.windows(2).any(|w| w == b"__") {
+        let mut renamed = Value::Bytes(name.to_vec());
+        remap_in_text(&mut renamed, names);
+        match &renamed {
+            Value::Bytes(b) => wire::put_lenenc_bytes(buf, b),
+            _ => wire::put_lenenc_bytes(buf, name),
+        }
+    } else {
+        wire::put_lenenc_bytes(buf, name);
+    }
     wire::put_lenenc_bytes(buf, col.org_name_ref());
     buf.push(0x0C);
     buf.extend_from_slice(&col.character_set().to_le_bytes());
@@ -157,6 +168,16 @@ pub fn remap_value(v: &mut Value, names: &NameMap) {
     }
 }
 
+/// Replaces every occurrence of a physical name in a text value (column headers, messages).
+fn remap_in_text(v: &mut Value, names: &NameMap) {
+    let Value::Bytes(b) = v else { return };
+    for (phys, logical) in names {
+        if b.windows(phys.len()).any(|w| w == phys.as_slice()) {
+            *b = replace_all(b, phys, logical);
+        }
+    }
+}
+
 fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(hay.len());
     let mut i = 0;
@@ -202,6 +223,10 @@ mod tests {
         let mut v = Value::Bytes(b"t_a__apple".to_vec());
         remap_value(&mut v, &names);
         assert_eq!(v, Value::Bytes(b"t_a__apple".to_vec()));
+        let col = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING).with_name(b"Tables_in_t_a__app");
+        let mut buf = Vec::new();
+        write_column(&mut buf, &col, &names);
+        assert!(buf.windows(13).any(|w| w == b"Tables_in_app"));
         assert_eq!(
             logical_message("Table 't_a__app.x' doesn't exist", &names),
             "Table 'app.x' doesn't exist"

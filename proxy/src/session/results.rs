@@ -151,31 +151,16 @@ where
     })
 }
 
-/// Maps a result value naming a physical database back to the logical name: a value equal
-/// to a physical name, or text quoting one as `` `physical` `` (SHOW CREATE TABLE).
+/// Maps physical database names in a result value back to logical names: a value equal to a
+/// physical name (TABLE_SCHEMA), or text naming one (SHOW CREATE TABLE, warning messages).
 pub fn remap_value(v: &mut Value, names: &NameMap) {
-    let Value::Bytes(b) = v else { return };
-    if let Some(logical) = names.get(b.as_slice()) {
-        *b = logical.clone();
-        return;
-    }
-    for (phys, logical) in names {
-        let quoted: Vec<u8> = [&b"`"[..], phys, &b"`"[..]].concat();
-        if b.windows(quoted.len()).any(|w| w == quoted.as_slice()) {
-            let with: Vec<u8> = [&b"`"[..], logical, &b"`"[..]].concat();
-            *b = replace_all(b, &quoted, &with);
+    if let Value::Bytes(b) = v {
+        if let Some(logical) = names.get(b.as_slice()) {
+            *b = logical.clone();
+            return;
         }
     }
-}
-
-/// Replaces every occurrence of a physical name in a text value (column headers, messages).
-fn remap_in_text(v: &mut Value, names: &NameMap) {
-    let Value::Bytes(b) = v else { return };
-    for (phys, logical) in names {
-        if b.windows(phys.len()).any(|w| w == phys.as_slice()) {
-            *b = replace_all(b, phys, logical);
-        }
-    }
+    remap_in_text(v, names);
 }
 
 fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -191,6 +176,16 @@ fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Replaces every occurrence of a physical name in a text value (column headers, messages).
+fn remap_in_text(v: &mut Value, names: &NameMap) {
+    let Value::Bytes(b) = v else { return };
+    for (phys, logical) in names {
+        if b.windows(phys.len()).any(|w| w == phys.as_slice()) {
+            *b = replace_all(b, phys, logical);
+        }
+    }
 }
 
 /// Replaces physical database names in a backend message with logical ones.
@@ -220,9 +215,9 @@ mod tests {
         let mut v = Value::Bytes(b"REFERENCES `t_a__app`.`c` (`id`)".to_vec());
         remap_value(&mut v, &names);
         assert_eq!(v, Value::Bytes(b"REFERENCES `app`.`c` (`id`)".to_vec()));
-        let mut v = Value::Bytes(b"t_a__apple".to_vec());
+        let mut v = Value::Bytes(b"Table 't_a__app.nope' doesn't exist".to_vec());
         remap_value(&mut v, &names);
-        assert_eq!(v, Value::Bytes(b"t_a__apple".to_vec()));
+        assert_eq!(v, Value::Bytes(b"Table 'app.nope' doesn't exist".to_vec()));
         let col = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING).with_name(b"Tables_in_t_a__app");
         let mut buf = Vec::new();
         write_column(&mut buf, &col, &names);

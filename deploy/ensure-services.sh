@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what OctoDB and its tests need is installed and running on this machine:
 # MariaDB (root reachable over TCP at 127.0.0.1:3306 with an empty password), Redis at
-# 127.0.0.1:6379, and the clients the integration tests drive (mariadb CLI, sysbench, PyMySQL).
+# 127.0.0.1:6379, and the clients the integration tests drive (mariadb CLI, sysbench, PyMySQL;
+# for tests/tests/orms.rs SQLAlchemy 2.x, mysql-connector-python, mysqlclient and Node mysql2).
 # Installs missing Debian packages with apt-get; starts stopped services. Idempotent.
 set -euo pipefail
 
@@ -20,6 +21,29 @@ need_pkg() {
     log "installing $*"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   fi
+}
+
+need_deb() {
+  # need_deb PACKAGE...: installs the Debian packages that are not installed yet.
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" = 0 ] && return 0
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+pip_install() {
+  # pip_install SPEC...: into the python3 on PATH (pyenv here), or past Debian's
+  # externally-managed marker on a system Python.
+  python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
 
 need_pkg mariadbd mariadb-server
@@ -65,4 +89,32 @@ if ! python3 -c 'import pymysql' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --break-system-packages PyMySQL 2>/dev/null \
     || { need_pkg python3 python3; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pymysql >/dev/null; }
 fi
-log "MariaDB, Redis, sysbench and PyMySQL are ready"
+# ORM and driver tests (tests/tests/orms.rs).
+py_missing=()
+python3 -c 'import sqlalchemy, sys; sys.exit(int(sqlalchemy.__version__.split(".")[0]) < 2)' \
+  >/dev/null 2>&1 || py_missing+=('SQLAlchemy>=2')
+python3 -c 'import mysql.connector' >/dev/null 2>&1 || py_missing+=(mysql-connector-python)
+if ! python3 -c 'import MySQLdb' >/dev/null 2>&1; then
+  # mysqlclient has no Linux wheels: it builds against libmariadb, found with pkg-config.
+  need_pkg gcc gcc
+  need_pkg pkg-config pkg-config
+  need_deb libmariadb-dev
+  if ! python3 -c 'import os, sysconfig; os.stat(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+    >/dev/null 2>&1; then
+    need_deb python3-dev
+  fi
+  py_missing+=(mysqlclient)
+fi
+if [ "${#py_missing[@]}" -gt 0 ]; then
+  log "installing ${py_missing[*]} (pip)"
+  pip_install "${py_missing[@]}"
+fi
+
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/clients/node"
+if [ ! -d "$node_dir/node_modules/mysql2" ]; then
+  need_pkg node nodejs
+  need_pkg npm npm
+  log "installing Node test dependencies (npm ci in tests/clients/node)"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+log "MariaDB, Redis, sysbench and the client libraries are ready"

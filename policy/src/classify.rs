@@ -7,25 +7,34 @@
 
 use sqlparser::ast::{Statement, TransactionMode, Use};
 
-use crate::{set, Local, Refusal, SessionContext, StatementKind};
+use crate::{set, show, Local, Refusal, SessionContext, StatementKind};
 
 /// What the allow-list decided for a parsed statement.
 #[derive(Debug)]
 pub(crate) enum Classified {
-    /// Forward after rewriting and rendering.
-    Forward(StatementKind),
+    /// Forward after rewriting and rendering; `remap_names` as in [`crate::Forward`].
+    Forward {
+        kind: StatementKind,
+        remap_names: bool,
+    },
     /// Answer locally.
     Local(Local),
 }
 
 /// Classifies `stmt`, or refuses it with 1227 naming its kind.
 pub(crate) fn classify(stmt: &Statement, ctx: &SessionContext<'_>) -> Result<Classified, Refusal> {
-    use Classified::Forward as F;
+    let fwd = |kind| Classified::Forward {
+        kind,
+        remap_names: false,
+    };
+    if let Some(shown) = show::classify(stmt) {
+        return shown;
+    }
     match stmt {
-        Statement::Query(_) => Ok(F(StatementKind::Select)),
-        Statement::Insert(_) => Ok(F(StatementKind::Insert)),
-        Statement::Update(_) => Ok(F(StatementKind::Update)),
-        Statement::Delete(_) => Ok(F(StatementKind::Delete)),
+        Statement::Query(_) => Ok(fwd(StatementKind::Select)),
+        Statement::Insert(_) => Ok(fwd(StatementKind::Insert)),
+        Statement::Update(_) => Ok(fwd(StatementKind::Update)),
+        Statement::Delete(_) => Ok(fwd(StatementKind::Delete)),
         Statement::StartTransaction {
             modes,
             modifier: None,
@@ -38,26 +47,26 @@ pub(crate) fn classify(stmt: &Statement, ctx: &SessionContext<'_>) -> Result<Cla
                 .iter()
                 .all(|m| matches!(m, TransactionMode::AccessMode(_))) =>
         {
-            Ok(F(StatementKind::Begin))
+            Ok(fwd(StatementKind::Begin))
         }
         Statement::Commit {
             chain: false,
             end: false,
             modifier: None,
-        } => Ok(F(StatementKind::Commit)),
+        } => Ok(fwd(StatementKind::Commit)),
         Statement::Commit { chain: true, .. } => Err(Refusal::not_allowed("COMMIT AND CHAIN")),
         Statement::Rollback {
             chain: false,
             savepoint,
-        } => Ok(F(match savepoint {
+        } => Ok(fwd(match savepoint {
             Some(_) => StatementKind::Other,
             None => StatementKind::Rollback,
         })),
         Statement::Rollback { chain: true, .. } => Err(Refusal::not_allowed("ROLLBACK AND CHAIN")),
         Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
-            Ok(F(StatementKind::Other))
+            Ok(fwd(StatementKind::Other))
         }
-        Statement::Set(s) => set::classify(s).map(F),
+        Statement::Set(s) => set::classify(s).map(fwd),
         Statement::Use(u) => use_database(u, ctx).map(Classified::Local),
         other => Err(Refusal::not_allowed(&kind_name(other))),
     }
@@ -98,6 +107,17 @@ pub(crate) fn kind_name(stmt: &Statement) -> String {
         out.push(c.to_ascii_uppercase());
     }
     match out.as_str() {
+        "SHOW VARIABLE" => match stmt {
+            Statement::ShowVariable { variable } => {
+                let words: Vec<String> = variable
+                    .iter()
+                    .take(2)
+                    .map(|w| w.value.to_ascii_uppercase())
+                    .collect();
+                format!("SHOW {}", words.join(" "))
+            }
+            _ => out,
+        },
         "DROP" => match stmt {
             Statement::Drop { object_type, .. } => format!("DROP {object_type}"),
             _ => out,

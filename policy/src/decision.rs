@@ -141,6 +141,12 @@ impl Refusal {
         )
     }
 
+    /// The same refusal with another MySQL error code (same SQLSTATE).
+    pub fn with_code(mut self, code: u16) -> Self {
+        self.code = code;
+        self
+    }
+
     /// 1046 (3D000): an unqualified table with no current database.
     pub fn no_database() -> Self {
         Refusal {

@@ -9,7 +9,8 @@
 //!
 //! The same scan refuses the escapes `\a` and `\f` in string literals: MariaDB reads them as
 //! the letters `a` and `f`, sqlparser as BEL and form feed, so the forwarded text would change
-//! the value. After rendering, [`check_rendered`] makes sure the text sent to the backend holds
+//! the value. Comments must be delimited the same way by both lexers ([`check_tokens`]), and a
+//! NUL byte outside quotes is refused. After rendering, [`check_rendered`] makes sure the text sent to the backend holds
 //! no comment at all outside literals.
 
 use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
@@ -27,6 +28,10 @@ enum Finding {
     Comment,
     /// `\a` or `\f` inside a quoted string.
     AmbiguousEscape,
+    /// A NUL byte outside quotes (MariaDB's lexer may read it as the end of the query).
+    Nul,
+    /// A comment ended: its byte range in the text (as MariaDB's lexer delimits it).
+    Span(usize, usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,7 @@ fn comment_opener(rest: &[u8]) -> Finding {
 fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Result<(), Refusal> {
     let b = sql.as_bytes();
     let mut state = State::Normal;
+    let mut start = 0;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -59,9 +65,11 @@ fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Res
         match state {
             State::Normal => match c {
                 b'\'' | b'"' | b'`' => state = State::Quoted(c),
+                0 => found(Finding::Nul)?,
                 b'#' => {
                     found(Finding::Comment)?;
                     state = State::LineComment;
+                    start = i;
                 }
                 b'-' if b.get(i + 1) == Some(&b'-')
                     && b.get(i + 2)
@@ -69,12 +77,14 @@ fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Res
                 {
                     found(Finding::Comment)?;
                     state = State::LineComment;
+                    start = i;
                     i += 1;
                 }
                 _ if opens_block => {
                     found(comment_opener(&b[i + 2..]))?;
                     found(Finding::Comment)?;
                     state = State::BlockComment;
+                    start = i;
                     i += 1;
                 }
                 _ => {}
@@ -93,14 +103,19 @@ fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Res
                 if opens_block {
                     found(comment_opener(&b[i + 2..]))?;
                 } else if state == State::LineComment && c == b'\n' {
+                    found(Finding::Span(start, i))?;
                     state = State::Normal;
                 } else if state == State::BlockComment && c == b'*' && b.get(i + 1) == Some(&b'/') {
+                    found(Finding::Span(start, i + 2))?;
                     state = State::Normal;
                     i += 1;
                 }
             }
         }
         i += 1;
+    }
+    if matches!(state, State::LineComment | State::BlockComment) {
+        found(Finding::Span(start, b.len()))?;
     }
     Ok(())
 }
@@ -122,22 +137,49 @@ pub(crate) fn check_raw(sql: &str) -> Result<(), Refusal> {
         Finding::Executable => Err(Refusal::executable_comment()),
         Finding::Hint => Err(hint_refusal()),
         Finding::AmbiguousEscape => Err(escape_refusal()),
-        Finding::Comment => Ok(()),
+        Finding::Nul => Err(Refusal::syntax("a NUL byte outside a string literal")),
+        Finding::Comment | Finding::Span(..) => Ok(()),
     })
 }
 
-/// Refuses executable comments and hints as sqlparser's tokenizer sees them.
-pub(crate) fn check_tokens(tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
+/// Refuses executable comments and hints as sqlparser's tokenizer sees them, and any
+/// statement whose comments the two lexers delimit differently (`--` followed by a control
+/// character, `--` at the very end, and whatever else makes them disagree): the text the
+/// policy checks must be the text MariaDB runs.
+pub(crate) fn check_tokens(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
+    let mut ours = Vec::new();
     for t in tokens {
-        if let Token::Whitespace(Whitespace::MultiLineComment(body)) = &t.token {
-            match comment_opener(body.as_bytes()) {
-                Finding::Executable => return Err(Refusal::executable_comment()),
-                Finding::Hint => return Err(hint_refusal()),
-                _ => {}
+        match &t.token {
+            Token::Whitespace(Whitespace::MultiLineComment(body)) => {
+                match comment_opener(body.as_bytes()) {
+                    Finding::Executable => return Err(Refusal::executable_comment()),
+                    Finding::Hint => return Err(hint_refusal()),
+                    _ => {}
+                }
+                ours.push(format!("/*{body}*/"));
             }
+            Token::Whitespace(Whitespace::SingleLineComment { comment, prefix }) => {
+                ours.push(format!("{prefix}{comment}"));
+            }
+            _ => {}
         }
     }
-    Ok(())
+    let mut theirs = Vec::new();
+    scan(sql, |f| {
+        if let Finding::Span(a, b) = f {
+            theirs.push(sql.get(a..b).unwrap_or_default());
+        }
+        Ok(())
+    })?;
+    if ours.len() == theirs.len() && ours.iter().zip(&theirs).all(|(a, b)| a == b) {
+        Ok(())
+    } else {
+        Err(Refusal::forbidden(
+            "comments that MariaDB and OctoDB's parser would delimit differently are not \
+             allowed through OctoDB: after `--` write a space, and end `#` and `--` comments \
+             with a newline",
+        ))
+    }
 }
 
 /// The text about to be forwarded must hold no comment outside quotes: rendering never

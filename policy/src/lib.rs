@@ -7,10 +7,12 @@
 //! The pipeline, one pass per module:
 //! 1. `lexical`: executable comments, optimizer hints, ambiguous escapes (raw text, tokens);
 //! 2. `parse`: exactly one statement;
-//! 3. `special`: session statements recognised from tokens;
-//! 4. `classify` (with `set`): the statement allow-list;
-//! 5. `shape`: constructs refused inside allowed statements;
-//! 6. `tables`, `columns`, `identity`: the rewrite to physical names and logical answers;
+//! 3. `special`, `show_text`: statements recognised from tokens (sqlparser cannot represent
+//!    them faithfully); `share_lock`: a trailing `LOCK IN SHARE MODE`;
+//! 4. `classify` (with `set`, `sql_mode`, `show`): the statement allow-list;
+//! 5. `shape` (with `sysvars`): constructs refused inside allowed statements;
+//! 6. `show`, `tables`, `columns`, `identity`, `infoschema`: the rewrite to physical names and
+//!    the tenant's logical view;
 //! 7. `render`: safe rendering, verified by re-parsing.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -19,6 +21,7 @@ mod classify;
 mod columns;
 mod decision;
 mod identity;
+mod infoschema;
 mod lexical;
 mod mapping;
 mod parse;
@@ -26,7 +29,12 @@ mod render;
 mod schema;
 mod set;
 mod shape;
+mod share_lock;
+mod show;
+mod show_text;
 mod special;
+mod sql_mode;
+mod sysvars;
 mod tables;
 
 pub use decision::{Decision, Forward, Local, Refusal, StatementKind};
@@ -42,8 +50,8 @@ use sqlparser::tokenizer::Token;
 /// `?` placeholders are allowed only there; in a COM_QUERY they are refused with 1064).
 pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Decision, Refusal> {
     lexical::check_raw(sql)?;
-    let tokens = parse::tokenize(sql)?;
-    lexical::check_tokens(&tokens)?;
+    let mut tokens = parse::tokenize(sql)?;
+    lexical::check_tokens(sql, &tokens)?;
     parse::check_single(&tokens)?;
 
     let mut sig = parse::significant(&tokens);
@@ -53,20 +61,34 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     if let Some(decision) = special::recognise(&sig) {
         return decision;
     }
+    if let Some(decision) = show_text::recognise(ctx, &sig) {
+        return decision;
+    }
+    drop(sig);
 
+    let stripped = share_lock::strip(&mut tokens);
     let mut stmt = parse::parse_one(tokens)?;
-    let kind = match classify::classify(&stmt, ctx)? {
+    let (kind, mut remap_names) = match classify::classify(&stmt, ctx)? {
         Classified::Local(local) => return Ok(Decision::Local(local)),
-        Classified::Forward(kind) => kind,
+        Classified::Forward { kind, remap_names } => (kind, remap_names),
     };
     shape::check(&stmt, prepared)?;
-    tables::rewrite(&mut stmt, ctx)?;
+    show::rewrite(&mut stmt, ctx)?;
+    let information_schema = tables::rewrite(&mut stmt, ctx)?;
     columns::rewrite(&mut stmt, ctx)?;
     identity::rewrite(&mut stmt, ctx);
-    let sql = render::render(&stmt)?;
+    if information_schema {
+        infoschema::rewrite(&mut stmt, ctx);
+        remap_names = true;
+    }
+    let share = share_lock::take(&mut stmt, stripped)?;
+    let mut sql = render::render_with(&stmt, show::escape_patterns)?;
+    if share {
+        sql.push_str(share_lock::SUFFIX);
+    }
     Ok(Decision::Forward(Forward {
         sql,
         kind,
-        remap_names: false,
+        remap_names,
     }))
 }

@@ -55,6 +55,7 @@ const REFUSED_LEADERS: &[&str] = &[
     "SHOW",
     "SHUTDOWN",
     "SIGNAL",
+    "START",
     "STOP",
     "TABLE",
     "TRUNCATE",
@@ -75,6 +76,8 @@ const TWO_WORD_LEADERS: &[&str] = &[
     "SHOW",
     "INSTALL",
     "UNINSTALL",
+    "START",
+    "STOP",
 ];
 
 /// Words skipped when naming a kind (`CREATE OR REPLACE TEMPORARY TABLE` -> `CREATE TABLE`).
@@ -161,8 +164,15 @@ fn refused_kind(tokens: &[TokenWithSpan]) -> Option<String> {
         return match words.get(1).map(String::as_str) {
             Some("GLOBAL") => Some("SET GLOBAL".to_string()),
             Some("PERSIST" | "PERSIST_ONLY") => Some("SET PERSIST".to_string()),
+            Some("PASSWORD") => Some("SET PASSWORD".to_string()),
+            Some("STATEMENT") => Some("SET STATEMENT ... FOR".to_string()),
+            Some("ROLE") => Some("SET ROLE".to_string()),
+            Some("DEFAULT") => Some("SET DEFAULT ROLE".to_string()),
             _ => None,
         };
+    }
+    if first == "START" && words.get(1).map(String::as_str) == Some("TRANSACTION") {
+        return None;
     }
     if !REFUSED_LEADERS.contains(&first.as_str()) {
         return None;

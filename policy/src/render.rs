@@ -64,6 +64,7 @@ impl VisitorMut for Escaper {
 }
 
 /// The SQL text for `approved`, guaranteed to parse back to `approved`.
+#[cfg(test)]
 pub(crate) fn render(approved: &Statement) -> Result<String, Refusal> {
     render_with(approved, |_| {})
 }

@@ -90,7 +90,7 @@ fn escape_comments(stmt: &mut Statement) {
 pub fn parse_schema(sql: &str) -> Result<Vec<String>, Refusal> {
     lexical::check_raw(sql)?;
     let tokens = parse::tokenize(sql)?;
-    lexical::check_tokens(&tokens)?;
+    lexical::check_tokens(sql, &tokens)?;
     let statements = parse::parse_many(tokens)?;
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {

@@ -1,7 +1,8 @@
 //! Constructs refused inside otherwise allowed statements.
 //!
 //! Guards against MySQL features that reach outside the tenant's rows even from a SELECT:
-//! `SELECT ... INTO OUTFILE/DUMPFILE/@var`, file and lock functions (`LOAD_FILE`, `GET_LOCK`
+//! `SELECT ... INTO` a table or file (`INTO @var` is allowed: user variables are per session),
+//! host-describing system variables ([`crate::sysvars`]), file and lock functions (`LOAD_FILE`, `GET_LOCK`
 //! and friends: locks are server-wide, so tenants could signal or block each other),
 //! `SLEEP`/`BENCHMARK` (connection-holding and CPU burning), replication waits, stored
 //! functions in other databases (`db.f()`), table functions and `TABLE t` (table references
@@ -16,7 +17,7 @@ use sqlparser::ast::{
     Visitor,
 };
 
-use crate::Refusal;
+use crate::{sysvars, Refusal};
 
 /// Functions no tenant may call (compared case-insensitively).
 const DENIED_FUNCTIONS: &[&str] = &[
@@ -33,7 +34,22 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "SOURCE_POS_WAIT",
     "WAIT_FOR_EXECUTED_GTID_SET",
     "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS",
+    "BINLOG_GTID_POS",
+    "DES_ENCRYPT",
+    "DES_DECRYPT",
+    "NEXTVAL",
+    "LASTVAL",
+    "SETVAL",
+    "SYS_EXEC",
+    "SYS_EVAL",
+    "LIB_MYSQLUDF_SYS_INFO",
 ];
+
+/// Whether a function name is refused: the list above, and the `sys_*` family of UDFs
+/// (`sys_exec`, `sys_eval`...) except MariaDB's built-in `SYS_GUID()`.
+fn denied(name: &str) -> bool {
+    DENIED_FUNCTIONS.contains(&name) || (name.starts_with("SYS_") && name != "SYS_GUID")
+}
 
 struct Shape {
     prepared: bool,
@@ -73,8 +89,22 @@ impl Visitor for Shape {
     }
 
     fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<Refusal> {
-        if select.into.is_some() {
-            return ControlFlow::Break(Refusal::forbidden_construct("SELECT ... INTO"));
+        if let Some(into) = &select.into {
+            // `INTO @var` sets session-local user variables; anything else (a table, a file)
+            // is refused.
+            let vars = !into.temporary
+                && !into.unlogged
+                && !into.table
+                && into.targets.iter().all(|t| {
+                    matches!(t, Expr::Identifier(i) if i.quote_style.is_none()
+                        && i.value.starts_with('@')
+                        && !i.value.starts_with("@@"))
+                });
+            if !vars {
+                return ControlFlow::Break(Refusal::forbidden_construct(
+                    "SELECT ... INTO anything but @user_variables",
+                ));
+            }
         }
         if !select.optimizer_hints.is_empty() {
             return ControlFlow::Break(hints());
@@ -102,6 +132,9 @@ impl Visitor for Shape {
     }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Refusal> {
+        if let Err(r) = sysvars::check_expr(expr) {
+            return ControlFlow::Break(r);
+        }
         if let Expr::Function(f) = expr {
             if f.name.0.len() != 1 {
                 return ControlFlow::Break(Refusal::forbidden_construct(&format!(
@@ -113,7 +146,7 @@ impl Visitor for Shape {
                 .as_ident()
                 .map(|i| i.value.to_ascii_uppercase())
                 .unwrap_or_default();
-            if DENIED_FUNCTIONS.contains(&name.as_str()) {
+            if denied(&name) {
                 return ControlFlow::Break(Refusal::forbidden_construct(&format!(
                     "the function {name}"
                 )));

@@ -21,7 +21,7 @@ use sqlparser::ast::{
     TableWithJoins, VisitMut, VisitorMut, With,
 };
 
-use crate::{Refusal, SessionContext};
+use crate::{infoschema, Refusal, SessionContext};
 
 /// The physical database for a logical qualifier, as a quoted identifier.
 pub(crate) fn physical_ident(ctx: &SessionContext<'_>, logical: &Ident) -> Result<Ident, Refusal> {
@@ -32,7 +32,7 @@ pub(crate) fn physical_ident(ctx: &SessionContext<'_>, logical: &Ident) -> Resul
 }
 
 /// The physical database for unqualified names.
-fn current_physical(ctx: &SessionContext<'_>) -> Result<Ident, Refusal> {
+pub(crate) fn current_physical(ctx: &SessionContext<'_>) -> Result<Ident, Refusal> {
     let current = ctx.current_db.ok_or_else(Refusal::no_database)?;
     physical_ident(ctx, &Ident::new(current))
 }
@@ -56,6 +56,10 @@ struct Tables<'a, 'c> {
     scopes: Vec<Vec<String>>,
     /// The rewritten `WITH` clauses of the queries being visited, innermost last.
     hidden: Vec<Option<With>>,
+    /// information_schema views may be read (the statement is a query or an EXPLAIN of one).
+    allow_info: bool,
+    /// An information_schema view was referenced.
+    info: bool,
 }
 
 impl Tables<'_, '_> {
@@ -63,31 +67,60 @@ impl Tables<'_, '_> {
         self.scopes.iter().flatten().any(|c| c == name)
     }
 
-    fn rewrite(&self, name: &mut ObjectName) -> Result<(), Refusal> {
-        if name.0.len() > 2 {
-            return Err(Refusal::forbidden(format!(
-                "table name {name} has too many parts: use db.table"
-            )));
+    fn rewrite(&mut self, name: &mut ObjectName) -> Result<(), Refusal> {
+        if let [ObjectNamePart::Identifier(db), ObjectNamePart::Identifier(table)] =
+            name.0.as_slice()
+        {
+            if db.value.eq_ignore_ascii_case("information_schema") {
+                return self.information_schema(table);
+            }
         }
-        let mut parts = ident_parts_mut(name)?;
-        match parts.as_mut_slice() {
-            [db, _table] => {
-                **db = physical_ident(self.ctx, db)?;
+        if let [ObjectNamePart::Identifier(table)] = name.0.as_slice() {
+            let keep = self.in_cte_scope(&table.value)
+                || (table.quote_style.is_none() && table.value.eq_ignore_ascii_case("DUAL"));
+            if keep {
                 return Ok(());
             }
-            [table] => {
-                let keep = self.in_cte_scope(&table.value)
-                    || (table.quote_style.is_none() && table.value.eq_ignore_ascii_case("DUAL"));
-                if keep {
-                    return Ok(());
-                }
-            }
-            _ => return Err(Refusal::syntax("empty table name")),
         }
-        let db = current_physical(self.ctx)?;
-        name.0.insert(0, ObjectNamePart::Identifier(db));
-        Ok(())
+        qualify(self.ctx, name)
     }
+
+    /// `information_schema.X` stays as written when X is one of the views the tenant may read
+    /// (see [`crate::infoschema`]) and the statement is a query; the filter pass then limits it.
+    fn information_schema(&mut self, table: &Ident) -> Result<(), Refusal> {
+        if self.allow_info && infoschema::schema_column(&table.value).is_some() {
+            self.info = true;
+            Ok(())
+        } else {
+            Err(Refusal::forbidden(format!(
+                "information_schema.{} is not available through OctoDB: only queries on {} are",
+                table.value,
+                infoschema::TABLES.join(", ")
+            ))
+            .with_code(1044))
+        }
+    }
+}
+
+/// `t` -> `<current physical>.t`, `db.t` -> `<physical of db>.t`; anything else is refused.
+pub(crate) fn qualify(ctx: &SessionContext<'_>, name: &mut ObjectName) -> Result<(), Refusal> {
+    if name.0.len() > 2 {
+        return Err(Refusal::forbidden(format!(
+            "table name {name} has too many parts: use db.table"
+        )));
+    }
+    let mut parts = ident_parts_mut(name)?;
+    match parts.as_mut_slice() {
+        [db, _table] => {
+            **db = physical_ident(ctx, db)?;
+            return Ok(());
+        }
+        [_table] => {}
+        _ => return Err(Refusal::syntax("empty table name")),
+    }
+    let db = current_physical(ctx)?;
+    name.0.insert(0, ObjectNamePart::Identifier(db));
+    Ok(())
 }
 
 impl VisitorMut for Tables<'_, '_> {
@@ -164,7 +197,7 @@ fn from_tables(from: &mut FromTable) -> &mut Vec<TableWithJoins> {
 /// Rewrites the DELETE target lists the visitor does not see, and hides the `FROM` target list
 /// of `DELETE FROM targets USING sources` from the visitor (returned, to be put back).
 fn delete_targets(
-    v: &Tables<'_, '_>,
+    v: &mut Tables<'_, '_>,
     delete: &mut Delete,
 ) -> Result<Option<Vec<TableWithJoins>>, Refusal> {
     let mut names = HashSet::new();
@@ -174,7 +207,7 @@ fn delete_targets(
     if !delete.tables.is_empty() {
         aliases(from_tables(&mut delete.from), &mut names);
     }
-    let target = |name: &mut ObjectName| -> Result<(), Refusal> {
+    let mut target = |name: &mut ObjectName| -> Result<(), Refusal> {
         match name.0.as_slice() {
             [ObjectNamePart::Identifier(i)] if names.contains(&i.value) => Ok(()),
             _ => v.rewrite(name),
@@ -198,23 +231,42 @@ fn delete_targets(
     Ok(Some(targets))
 }
 
-/// Rewrites every table reference in `stmt` to its physical database.
-pub(crate) fn rewrite(stmt: &mut Statement, ctx: &SessionContext<'_>) -> Result<(), Refusal> {
+/// Rewrites every table reference in `stmt` to its physical database. Returns whether an
+/// information_schema view was referenced (the caller then runs [`crate::infoschema`]).
+pub(crate) fn rewrite(stmt: &mut Statement, ctx: &SessionContext<'_>) -> Result<bool, Refusal> {
+    let allow_info = match stmt {
+        Statement::Query(_) => true,
+        Statement::Explain { statement, .. } => matches!(statement.as_ref(), Statement::Query(_)),
+        _ => false,
+    };
     let mut v = Tables {
         ctx,
         scopes: Vec::new(),
         hidden: Vec::new(),
+        allow_info,
+        info: false,
     };
     let hidden = match stmt {
-        Statement::Delete(d) => delete_targets(&v, d)?,
+        Statement::Delete(d) => delete_targets(&mut v, d)?,
+        _ => None,
+    };
+    // SHOW TABLES FROM db names a database, not a table: `show` rewrote it already.
+    let show_in = match stmt {
+        Statement::ShowTables { show_options, .. } => show_options.show_in.take(),
         _ => None,
     };
     let result = stmt.visit(&mut v);
-    if let (Some(targets), Statement::Delete(d)) = (hidden, &mut *stmt) {
-        *from_tables(&mut d.from) = targets;
+    match stmt {
+        Statement::Delete(d) => {
+            if let Some(targets) = hidden {
+                *from_tables(&mut d.from) = targets;
+            }
+        }
+        Statement::ShowTables { show_options, .. } => show_options.show_in = show_in,
+        _ => {}
     }
     match result {
         ControlFlow::Break(r) => Err(r),
-        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Continue(()) => Ok(v.info),
     }
 }

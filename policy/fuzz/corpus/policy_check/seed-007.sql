@@ -1,0 +1,1 @@
+UPDATE sbtest1 SET c=? WHERE id=?

@@ -1,0 +1,1 @@
+SELECT users.id AS users_id, users.name AS users_name, addresses_1.email AS addresses_1_email FROM users LEFT OUTER JOIN addresses AS addresses_1 ON users.id = addresses_1.user_id WHERE users.name = %s ORDER BY users.id LIMIT 10 OFFSET 20

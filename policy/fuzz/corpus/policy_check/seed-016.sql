@@ -1,0 +1,1 @@
+SELECT u.id, u.name FROM app.users u JOIN shop.orders o ON o.user_id = u.id WHERE o.total > 10.5 LIMIT 5

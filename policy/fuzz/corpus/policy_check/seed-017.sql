@@ -1,0 +1,1 @@
+INSERT INTO users (name, email, created_at, active, score, bio) VALUES ('ann', 'a@x.io', NOW(), 1, 3.5, NULL)

@@ -1,0 +1,1 @@
+DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id WHERE t2.x = 1

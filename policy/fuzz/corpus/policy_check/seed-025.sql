@@ -1,0 +1,1 @@
+WITH x AS (SELECT id FROM app.users) SELECT * FROM x JOIN shop.orders USING (id)

@@ -1,0 +1,1 @@
+SELECT 'it''s', "dq", 'back\\slash', 'q\'uote', 'nul\0', N'nat' FROM dual

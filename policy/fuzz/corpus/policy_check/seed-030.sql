@@ -1,0 +1,1 @@
+SELECT `we``ird`.`col` FROM `we``ird`

@@ -1,0 +1,1 @@
+SELECT ';' AS semi, `;` FROM t

@@ -1,0 +1,1 @@
+SELECT @@version, @@sql_mode, @@transaction_isolation, @@autocommit

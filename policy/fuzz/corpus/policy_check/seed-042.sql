@@ -1,0 +1,1 @@
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'app' ORDER BY ordinal_position

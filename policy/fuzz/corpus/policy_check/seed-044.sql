@@ -1,0 +1,1 @@
+SELECT * FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT * FROM t_fuzz__app.users

@@ -1,0 +1,1 @@
+SHOW FULL TABLES FROM app LIKE 'u%'

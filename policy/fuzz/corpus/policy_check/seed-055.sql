@@ -1,0 +1,1 @@
+SET SESSION sql_mode = 'STRICT_TRANS_TABLES'

@@ -1,0 +1,1 @@
+SELECT * FROM t INTO OUTFILE '/tmp/x'

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod raw;
+pub mod support;
 
 use std::net::SocketAddr;
 

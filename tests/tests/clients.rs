@@ -9,13 +9,12 @@
 //! bodies use `ensure!`, not `assert!`, so that cleanup still runs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use mysql_async::prelude::Queryable;
+use octodb_tests::support::run_program;
 use octodb_tests::{backend_admin, root_conn, TestEnv, TestTenant};
-use tokio::io::AsyncWriteExt;
 
 /// The tenant schema every test uses (the PyMySQL script relies on it).
 const SCHEMA: &str = "CREATE TABLE items (
@@ -25,74 +24,6 @@ const SCHEMA: &str = "CREATE TABLE items (
     tag VARCHAR(16),
     payload VARBINARY(64)
 )";
-
-/// What a client process printed and how it ended.
-struct Output {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// Everything the process printed, for failure messages.
-    fn dump(&self) -> String {
-        format!(
-            "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `program` with `args` (and `stdin` piped in, if any), killing it after `limit`.
-/// A program missing from PATH is an error that says what to install.
-async fn run(
-    program: &str,
-    args: &[String],
-    stdin: Option<&str>,
-    limit: Duration,
-) -> Result<Output> {
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "`{program}` is not installed or not in PATH ({}); this test needs the real client",
-            install_hint(program)
-        ),
-        Err(e) => return Err(e).with_context(|| format!("starting {program}")),
-    };
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).await?;
-        drop(pipe);
-    }
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .with_context(|| format!("{program} did not finish within {limit:?}"))??;
-    Ok(Output {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
-
-fn install_hint(program: &str) -> &'static str {
-    match program {
-        "python3" => "apt-get install python3; pip install PyMySQL",
-        "mariadb" => "apt-get install mariadb-client",
-        "sysbench" => "apt-get install sysbench",
-        _ => "install it",
-    }
-}
 
 /// Runs the test body between a fresh environment and its cleanup, which runs even when the
 /// body fails.
@@ -133,7 +64,7 @@ async fn pymysql_default_settings() -> Result<()> {
             format!("--db={}", tt.db),
             format!("--other-db={}", other.physical),
         ];
-        let out = run("python3", &args, None, Duration::from_secs(120)).await?;
+        let out = run_program("python3", &args, None, Duration::from_secs(120)).await?;
         println!("{}", out.stdout);
         ensure!(
             out.code != Some(3),
@@ -177,7 +108,7 @@ fn cli_args(env: &TestEnv, tt: &TestTenant, extra: &[&str]) -> Vec<String> {
 
 /// Runs one `-e` script through the CLI and returns its stdout; fails on a non-zero exit.
 async fn cli_ok(env: &TestEnv, tt: &TestTenant, sql: &str) -> Result<String> {
-    let out = run(
+    let out = run_program(
         "mariadb",
         &cli_args(env, tt, &["-e", sql]),
         None,
@@ -229,7 +160,7 @@ async fn mariadb_cli_batch() -> Result<()> {
         ensure!(out == "db\napp\n", "SELECT DATABASE(): {out:?}");
 
         // DDL is refused with 1227 and the CLI exits non-zero.
-        let out = run(
+        let out = run_program(
             "mariadb",
             &cli_args(&env, &tt, &["-e", "DROP TABLE items"]),
             None,
@@ -251,7 +182,7 @@ async fn mariadb_cli_batch() -> Result<()> {
         ensure!(n == Some(1), "items after refused DROP: {n:?} rows");
 
         // --show-warnings: the warning count in the EOF/OK packet makes the CLI ask SHOW WARNINGS.
-        let out = run(
+        let out = run_program(
             "mariadb",
             &cli_args(
                 &env,
@@ -302,7 +233,7 @@ SET autocommit = 1;
 SELECT name, qty FROM items WHERE tag = 'stdin' ORDER BY name;
 SELECT COUNT(*) AS n FROM items WHERE tag = 'stdin';
 ";
-        let out = run(
+        let out = run_program(
             "mariadb",
             &cli_args(&env, &tt, &[]),
             Some(script),
@@ -323,7 +254,7 @@ SELECT 'before' AS step;
 CREATE TABLE x (a INT);
 SELECT 'after' AS step, COUNT(*) AS n FROM items;
 ";
-        let out = run(
+        let out = run_program(
             "mariadb",
             &cli_args(&env, &tt, &["--force"]),
             Some(script),
@@ -373,7 +304,7 @@ async fn sysbench_prepare(tt: &TestTenant) -> Result<()> {
         args.push(format!("--mysql-password={}", a.password));
     }
     args.push("prepare".into());
-    let out = run("sysbench", &args, None, Duration::from_secs(300)).await?;
+    let out = run_program("sysbench", &args, None, Duration::from_secs(300)).await?;
     ensure!(
         out.ok,
         "sysbench prepare (direct, as root) failed\n{}",
@@ -416,7 +347,7 @@ async fn sysbench_run(
         "--report-interval=0".to_string(),
         "run".to_string(),
     ];
-    let out = run(
+    let out = run_program(
         "sysbench",
         &args,
         None,

@@ -14,11 +14,11 @@
 //! tenant and drops them at the end, pass or fail (`ensure!`, not `assert!`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Result};
 use mysql_async::prelude::Queryable;
+use octodb_tests::support::run_program;
 use octodb_tests::{backend_admin, root_conn, TestEnv, TestTenant};
 
 /// The tenant schema every script relies on: a foreign key with ON DELETE CASCADE, unique and
@@ -42,51 +42,6 @@ CREATE TABLE addresses (
 )";
 
 const CLIENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/clients");
-
-/// What a client process printed and how it ended.
-struct Output {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn dump(&self) -> String {
-        format!(
-            "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `program` with `args`, killing it after `limit`. A program missing from PATH is an
-/// error that says what to install.
-async fn run(program: &str, args: &[String], limit: Duration) -> Result<Output> {
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "`{program}` is not installed or not in PATH; this test needs the real client \
-             (run deploy/ensure-services.sh)"
-        ),
-        Err(e) => return Err(e).with_context(|| format!("starting {program}")),
-    };
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .with_context(|| format!("{program} did not finish within {limit:?}"))??;
-    Ok(Output {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
 
 /// The arguments every client script takes: the tenant through the proxy, and a direct root
 /// connection to its physical database to compare with.
@@ -117,7 +72,7 @@ async fn run_script(
     install: &str,
 ) -> Result<()> {
     args.extend(script_args(env, tt));
-    let out = run(program, &args, Duration::from_secs(240)).await?;
+    let out = run_program(program, &args, None, Duration::from_secs(240)).await?;
     println!("{}", out.stdout);
     if !out.stderr.trim().is_empty() {
         println!("--- stderr ---\n{}", out.stderr);

@@ -22,8 +22,9 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Row};
 use octodb_tests::raw::{err_code, native_answer, RawClient};
+use octodb_tests::support::{cells, guarded, server_code};
 use octodb_tests::{backend_admin, root_conn, TestEnv, TestTenant};
 use rand::Rng;
 
@@ -118,50 +119,18 @@ where
         })
     }
     .await;
-    let outcome = match setup {
-        Ok(ctx) => Some(tokio::spawn(body(ctx)).await),
-        Err(e) => {
-            eprintln!("setup failed: {e:#}");
-            None
+    let cleanup = async {
+        let dropped = async {
+            let mut root = root_conn(None).await?;
+            root.query_drop(format!("DROP DATABASE IF EXISTS `{scratch}`"))
+                .await?;
+            anyhow::Ok(())
         }
+        .await;
+        let cleaned = env.cleanup().await;
+        dropped.and(cleaned)
     };
-    let dropped = async {
-        let mut root = root_conn(None).await?;
-        root.query_drop(format!("DROP DATABASE IF EXISTS `{scratch}`"))
-            .await?;
-        anyhow::Ok(())
-    }
-    .await;
-    let cleaned = env.cleanup().await;
-    match outcome {
-        None => anyhow::bail!("setup failed"),
-        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Some(Err(e)) => return Err(e.into()),
-        Some(Ok(r)) => r?,
-    }
-    dropped?;
-    cleaned
-}
-
-fn server_code(e: &mysql_async::Error) -> Option<u16> {
-    match e {
-        mysql_async::Error::Server(s) => Some(s.code),
-        _ => None,
-    }
-}
-
-fn cell(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        v => Some(v.as_sql(true)),
-    }
-}
-
-fn cells(rows: &[Row]) -> Vec<Vec<Option<String>>> {
-    rows.iter()
-        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(cell)).collect())
-        .collect()
+    guarded(setup, body, cleanup).await
 }
 
 async fn rows<Q: mysql_async::prelude::AsQuery + 'static>(

@@ -6,6 +6,7 @@ use anyhow::Result;
 use mysql_async::prelude::Queryable;
 use mysql_async::{ChangeUserOpts, Conn, Opts, Value};
 use octodb_tests::raw::{err_code, RawClient};
+use octodb_tests::support::server_code;
 use octodb_tests::{root_conn, TestEnv};
 
 const ITEMS: &str = "CREATE TABLE items (
@@ -13,13 +14,6 @@ const ITEMS: &str = "CREATE TABLE items (
     name VARCHAR(50) NOT NULL,
     qty INT NOT NULL DEFAULT 0
 )";
-
-fn server_code(e: &mysql_async::Error) -> Option<u16> {
-    match e {
-        mysql_async::Error::Server(s) => Some(s.code),
-        _ => None,
-    }
-}
 
 async fn expect_code(conn: &mut Conn, sql: &str, code: u16) {
     let err = conn

@@ -14,7 +14,8 @@ use std::future::Future;
 
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Column, Conn, Opts, OptsBuilder, Row, Value};
+use mysql_async::{Column, Conn, Opts, OptsBuilder, Row};
+use octodb_tests::support::{cells, guarded, server_code, Cells};
 use octodb_tests::{root_conn, TestEnv, TestTenant};
 
 const SCHEMA_A: &str = "CREATE TABLE customers (
@@ -43,8 +44,6 @@ CREATE TABLE b_private (
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-type Cells = Vec<Vec<Option<String>>>;
 
 /// What a test body needs, owned, so it can run in its own task while the cleanup runs even
 /// when it panics.
@@ -127,42 +126,7 @@ where
         })
     }
     .await;
-    let outcome = match setup {
-        Ok(ctx) => Some(tokio::spawn(body(ctx)).await),
-        Err(e) => {
-            eprintln!("setup failed: {e:#}");
-            None
-        }
-    };
-    let cleaned = env.cleanup().await;
-    match outcome {
-        None => anyhow::bail!("setup failed"),
-        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Some(Err(e)) => return Err(e.into()),
-        Some(Ok(r)) => r?,
-    }
-    cleaned
-}
-
-fn server_code(e: &mysql_async::Error) -> Option<u16> {
-    match e {
-        mysql_async::Error::Server(s) => Some(s.code),
-        _ => None,
-    }
-}
-
-fn cell(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        v => Some(v.as_sql(true)),
-    }
-}
-
-fn cells(rows: &[Row]) -> Cells {
-    rows.iter()
-        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(cell)).collect())
-        .collect()
+    guarded(setup, body, env.cleanup()).await
 }
 
 fn s(v: &str) -> Option<String> {

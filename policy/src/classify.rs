@@ -134,7 +134,7 @@ mod tests {
 
     fn name(sql: &str) -> String {
         tokenize(sql)
-            .and_then(parse_one)
+            .and_then(|t| parse_one(t, sql))
             .map(|s| kind_name(&s))
             .unwrap_or_default()
     }

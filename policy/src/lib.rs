@@ -67,7 +67,7 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     drop(sig);
 
     let stripped = share_lock::strip(&mut tokens);
-    let mut stmt = parse::parse_one(tokens)?;
+    let mut stmt = parse::parse_one(tokens, sql)?;
     let (kind, mut remap_names) = match classify::classify(&stmt, ctx)? {
         Classified::Local(local) => return Ok(Decision::Local(local)),
         Classified::Forward { kind, remap_names } => (kind, remap_names),

@@ -190,8 +190,10 @@ fn refused_kind(tokens: &[TokenWithSpan]) -> Option<String> {
 }
 
 /// Parses the (already checked single) statement.
-pub(crate) fn parse_one(tokens: Vec<TokenWithSpan>) -> Result<Statement, Refusal> {
-    let kind = refused_kind(&tokens);
+///
+/// `sql` is the text the tokens came from: when parsing fails, its leading words name the
+/// refused statement kind (worked out only then, off the hot path).
+pub(crate) fn parse_one(tokens: Vec<TokenWithSpan>, sql: &str) -> Result<Statement, Refusal> {
     let parsed = Parser::new(&MySqlDialect {})
         .with_tokens_with_locations(tokens)
         .parse_statements();
@@ -199,7 +201,7 @@ pub(crate) fn parse_one(tokens: Vec<TokenWithSpan>) -> Result<Statement, Refusal
         Ok(mut stmts) if stmts.len() == 1 => Ok(stmts.remove(0)),
         Ok(stmts) if stmts.is_empty() => Err(Refusal::syntax("Query was empty")),
         Ok(_) => Err(Refusal::multiple_statements()),
-        Err(e) => match kind {
+        Err(e) => match tokenize(sql).ok().as_deref().and_then(refused_kind) {
             Some(kind) => Err(Refusal::not_allowed(&kind)),
             None => Err(Refusal::syntax(&e.to_string())),
         },

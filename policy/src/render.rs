@@ -92,7 +92,7 @@ mod tests {
     use crate::parse::{parse_one, tokenize};
 
     fn round(sql: &str) -> Result<String, Refusal> {
-        render(&tokenize(sql).and_then(parse_one)?)
+        render(&tokenize(sql).and_then(|t| parse_one(t, sql))?)
     }
 
     #[test]
@@ -129,7 +129,9 @@ mod tests {
                 .collect();
             values.extend(longer);
         }
-        let template = tokenize("SELECT 'x' AS 'y'").and_then(parse_one).unwrap();
+        let template = tokenize("SELECT 'x' AS 'y'")
+            .and_then(|t| parse_one(t, "SELECT 'x' AS 'y'"))
+            .unwrap();
         for v in &values {
             for kind in 0..5 {
                 let mut stmt = template.clone();

@@ -11,23 +11,41 @@ use crate::error::SessionError;
 use crate::protocol::wire;
 
 /// MySQL LIKE: `%` any run, `_` one character, `\` escapes; case-insensitive (the default
-/// collations compare database names that way here).
+/// collations compare database names that way here). Dynamic programming over (pattern,
+/// text) positions, so a pattern full of `%` cannot make the proxy spin.
 pub fn like(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    like_at(&p, &t)
-}
-
-fn like_at(p: &[char], t: &[char]) -> bool {
-    match p.split_first() {
-        None => t.is_empty(),
-        Some(('%', rest)) => (0..=t.len()).any(|i| like_at(rest, &t[i..])),
-        Some(('_', rest)) => !t.is_empty() && like_at(rest, &t[1..]),
-        Some(('\\', rest)) if !rest.is_empty() => {
-            t.first() == Some(&rest[0]) && like_at(&rest[1..], &t[1..])
-        }
-        Some((c, rest)) => t.first() == Some(c) && like_at(rest, &t[1..]),
+    #[derive(Clone, Copy, PartialEq)]
+    enum P {
+        Any,
+        One,
+        Char(char),
     }
+    let mut parts = Vec::new();
+    let mut chars = pattern.chars().flat_map(char::to_lowercase);
+    while let Some(c) = chars.next() {
+        parts.push(match c {
+            '%' => P::Any,
+            '_' => P::One,
+            '\\' => P::Char(chars.next().unwrap_or('\\')),
+            c => P::Char(c),
+        });
+    }
+    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    // row[j]: the pattern so far matches the first j characters of the text.
+    let mut row = vec![false; t.len() + 1];
+    row[0] = true;
+    for p in parts {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match p {
+                P::Any => row[j] || (j > 0 && next[j - 1]),
+                P::One => j > 0 && row[j - 1],
+                P::Char(c) => j > 0 && row[j - 1] && t[j - 1] == c,
+            };
+        }
+        row = next;
+    }
+    row[t.len()]
 }
 
 impl<R, W> Session<R, W>
@@ -95,5 +113,11 @@ mod tests {
         assert!(!like("app\\_x", "appyx"));
         assert!(like("%p%", "app"));
         assert!(!like("b%", "app"));
+        assert!(like("", ""));
+        assert!(!like("", "a"));
+        // Many wildcards stay cheap.
+        let many = "%".repeat(5000) + "b";
+        assert!(!like(&many, &"a".repeat(64)));
+        assert!(like(&("%a".repeat(40) + "%"), &"a".repeat(64)));
     }
 }

@@ -505,3 +505,33 @@ async fn field_list_and_long_data_commands() -> Result<()> {
     drop(raw);
     env.cleanup().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_data_is_bounded_across_statements() -> Result<()> {
+    let mut env = TestEnv::start_with(|c| c.max_packet_size = 1 << 20).await?;
+    let t = env.tenant(ITEMS).await?;
+    let (mut raw, ok) = RawClient::login(env.addr, &t.user, &t.password, Some("app")).await?;
+    assert_eq!(ok[0], 0);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let prep = raw.command(b"\x16SELECT LENGTH(?)").await?;
+        assert_eq!(prep[0], 0);
+        ids.push(u32::from_le_bytes(prep[1..5].try_into().unwrap()));
+        for _ in 0..4 {
+            raw.read_packet().await?; // one param + EOF, one column + EOF
+        }
+    }
+    // 600 KiB for each statement: each fits, together they pass the 1 MiB bound.
+    for id in ids {
+        let mut p = vec![0x18];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend(std::iter::repeat_n(b'x', 600 << 10));
+        let _ = raw.write_packet(0, &p).await;
+    }
+    let (_, reply) = raw.read_packet().await?;
+    assert_eq!(err_code(&reply), Some(1153));
+    assert!(raw.is_closed().await);
+    drop(raw);
+    env.cleanup().await
+}

@@ -219,6 +219,7 @@ where
         }
         self.release_backend().await;
         self.stmts.clear();
+        self.long_data_total = 0;
         self.tx = super::tx::TxState::default();
         self.id = id;
         self.current_db = req.database;

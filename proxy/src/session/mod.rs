@@ -86,6 +86,8 @@ pub struct Session<R, W> {
     /// The backend connection this session holds (for its whole life, for now).
     backend: Option<Conn>,
     stmts: HashMap<u32, ClientStmt>,
+    /// Bytes of COM_STMT_SEND_LONG_DATA held across all statements.
+    long_data_total: usize,
     next_stmt_id: u32,
 }
 
@@ -124,6 +126,7 @@ where
         tx: TxState::default(),
         backend: None,
         stmts: HashMap::new(),
+        long_data_total: 0,
         next_stmt_id: 1,
     };
     let result = session.command_loop(shutdown).await;
@@ -366,6 +369,7 @@ where
     async fn com_reset_connection(&mut self) -> Result<(), SessionError> {
         self.release_backend().await;
         self.stmts.clear();
+        self.long_data_total = 0;
         self.tx = TxState::default();
         self.ok().await
     }

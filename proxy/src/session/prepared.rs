@@ -25,6 +25,8 @@ pub struct ClientStmt {
     num_params: usize,
     types: Option<Vec<ParamType>>,
     long_data: Vec<Option<Vec<u8>>>,
+    /// Bytes of long data held for the next execution.
+    pending: usize,
 }
 
 /// Most statements one session may hold (as max_prepared_stmt_count guards the server).
@@ -114,6 +116,7 @@ where
                 num_params: params.len(),
                 types: None,
                 long_data: vec![None; params.len()],
+                pending: 0,
             },
         );
         Ok(())
@@ -148,6 +151,7 @@ where
             st.types = Some(types);
         }
         st.long_data.iter_mut().for_each(|d| *d = None);
+        self.long_data_total -= std::mem::take(&mut st.pending);
         let sql = st.sql.clone();
         let kind = st.kind.clone();
         let remap_names = st.remap_names;
@@ -182,36 +186,39 @@ where
         self.finish(&kind, outcome).await
     }
 
-    /// COM_STMT_SEND_LONG_DATA has no answer, even for an unknown statement.
+    /// COM_STMT_SEND_LONG_DATA has no answer, even for an unknown statement. All long data a
+    /// session holds counts against the maximum packet size, so a client cannot make the proxy
+    /// buffer without bound across parameters and statements.
     pub(super) fn com_stmt_send_long_data(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let mut c = wire::Cursor::new(body);
         let id = c.u32("statement id")?;
         let param = usize::from(c.u16("parameter")?);
         let data = c.rest();
         let max = self.shared.config.max_packet_size;
-        if let Some(slot) = self
-            .stmts
-            .get_mut(&id)
-            .and_then(|s| s.long_data.get_mut(param))
-        {
-            let buf = slot.get_or_insert_with(Vec::new);
-            if buf.len() + data.len() > max {
-                return Err(SessionError::Packet(
-                    crate::protocol::packet::PacketError::TooLarge {
-                        size: buf.len() + data.len(),
-                        max,
-                    },
-                ));
-            }
-            buf.extend_from_slice(data);
+        let Some(st) = self.stmts.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(slot) = st.long_data.get_mut(param) else {
+            return Ok(());
+        };
+        let total = self.long_data_total + data.len();
+        if total > max {
+            return Err(SessionError::Packet(
+                crate::protocol::packet::PacketError::TooLarge { size: total, max },
+            ));
         }
+        slot.get_or_insert_with(Vec::new).extend_from_slice(data);
+        st.pending += data.len();
+        self.long_data_total = total;
         Ok(())
     }
 
     /// COM_STMT_CLOSE has no answer.
     pub(super) fn com_stmt_close(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let id = stmt::statement_id(body)?;
-        self.stmts.remove(&id);
+        if let Some(st) = self.stmts.remove(&id) {
+            self.long_data_total -= st.pending;
+        }
         Ok(())
     }
 
@@ -220,6 +227,7 @@ where
         match self.stmts.get_mut(&id) {
             Some(st) => {
                 st.long_data.iter_mut().for_each(|d| *d = None);
+                self.long_data_total -= std::mem::take(&mut st.pending);
                 self.ok().await
             }
             None => self.error(unknown_statement(id, "mysqld_stmt_reset")).await,

@@ -51,6 +51,13 @@ need_pkg mariadb mariadb-client
 need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg sysbench sysbench
+need_pkg python3 python3
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  need_pkg_always() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+  [ "$apt_updated" = 1 ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+  log "installing pip"
+  need_pkg_always python3-pip
+fi
 if [ "${OCTODB_WITH_HAPROXY:-0}" = 1 ]; then need_pkg haproxy haproxy; fi
 
 tcp_root_ok() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }

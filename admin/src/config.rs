@@ -19,6 +19,10 @@ pub struct AdminConfig {
     /// The backend server new tenants are placed on, and its administrative user
     /// (`[backend]`; env `OCTODB_BACKEND__HOST`, `..._PORT`, `..._ADMIN_USER`, `..._ADMIN_PASSWORD`).
     pub backend: BackendConfig,
+    /// Largest request body accepted, in bytes (larger: 413). Env: `OCTODB_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// The job queue (`[jobs]`; env `OCTODB_JOBS__MAX_ATTEMPTS`, ...).
+    pub jobs: JobsConfig,
 }
 
 impl Default for AdminConfig {
@@ -27,6 +31,34 @@ impl Default for AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             catalog: CatalogConfig::default(),
             backend: BackendConfig::default(),
+            max_body_bytes: 64 * 1024,
+            jobs: JobsConfig::default(),
+        }
+    }
+}
+
+/// `[jobs]`: retries and concurrency of the job queue. Redis dispatch is not built yet: jobs run
+/// in-process, and unfinished jobs are resumed at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Attempts before a job fails for good (retryable errors only). Env: `OCTODB_JOBS__MAX_ATTEMPTS`.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with each attempt (with jitter). Env: `..._BACKOFF_BASE_MS`.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay. Env: `OCTODB_JOBS__BACKOFF_MAX_MS`.
+    pub backoff_max_ms: u64,
+    /// Jobs run at once by this process. Env: `OCTODB_JOBS__CONCURRENCY`.
+    pub concurrency: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            max_attempts: 5,
+            backoff_base_ms: 200,
+            backoff_max_ms: 30_000,
+            concurrency: 8,
         }
     }
 }

@@ -1,51 +1,126 @@
-//! OctoDB admin: the HTTP API (health for now) and the one-shot provisioning commands.
+//! OctoDB admin: the HTTP API under `/v1` (API keys, tenants, jobs, audit), the in-process job
+//! queue, and the one-shot provisioning commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod commands;
 mod config;
 mod error;
+mod extract;
+pub mod jobs;
+mod pagination;
+pub mod problem;
 pub mod routes;
 
-use axum::routing::get;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
-use octodb_catalog::Catalog;
+use octodb_catalog::{BackendAdmin, Catalog, NewAudit};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-pub use config::{AdminConfig, BackendConfig};
+pub use config::{AdminConfig, BackendConfig, JobsConfig};
 pub use error::AdminError;
+pub use extract::REQUEST_ID_HEADER;
+pub use jobs::JobQueue;
+
+/// How long shutdown waits for running jobs before closing the catalog (the rest resume at the
+/// next start).
+const JOBS_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: Catalog,
+    /// The backend new tenants are placed on.
+    pub backend: BackendAdmin,
+    pub queue: JobQueue,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State for `catalog`, starting the job queue on `tracker` (stopped by `shutdown`); it
+    /// resumes the catalog's unfinished jobs.
+    pub fn start(
+        catalog: Catalog,
+        config: &AdminConfig,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Self {
+        let backend = config.backend.admin();
+        let queue = jobs::start(
+            catalog.clone(),
+            backend.clone(),
+            config.jobs.clone(),
+            shutdown,
+            tracker,
+        );
+        AppState {
+            catalog,
+            backend,
+            queue,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+
+    /// Writes an audit row; a failure is logged, not returned (the action itself is done).
+    pub(crate) async fn audit(&self, row: &NewAudit<'_>) {
+        if let Err(e) = self.catalog.audit(row).await {
+            tracing::warn!(error = %e, action = row.action, "cannot write the audit log");
+        }
+    }
 }
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
+    use routes::*;
+    let v1 = Router::new()
+        .route("/keys", post(keys_create::create_key))
+        .route(
+            "/tenants",
+            post(tenants_create::create_tenant).get(tenants_list::list_tenants),
+        )
+        .route("/tenants/{id}", get(tenants_get::get_tenant))
+        .route(
+            "/tenants/{id}/audit",
+            get(tenant_audit_list::list_tenant_audit),
+        )
+        .route("/jobs/{id}", get(jobs_get::get_job))
+        .route("/audit", get(audit_list::list_audit))
+        .method_not_allowed_fallback(problem::method_not_allowed);
     Router::new()
-        .route("/healthz", get(routes::healthz::healthz))
-        .route("/readyz", get(routes::readyz::readyz))
+        .route("/healthz", get(healthz::healthz))
+        .route("/readyz", get(readyz::readyz))
+        .nest("/v1", v1)
+        .fallback(problem::not_found)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn(extract::request_id))
         .with_state(state)
 }
 
-/// Connects to the catalog (migrating it), then serves the API on `listener` until `shutdown`
-/// is cancelled.
+/// Connects to the catalog (migrating it), starts the job queue, then serves the API on
+/// `listener` until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
     config: AdminConfig,
     shutdown: CancellationToken,
 ) -> Result<(), AdminError> {
     let catalog = Catalog::connect(&config.catalog).await?;
-    let served = serve(
-        listener,
-        AppState {
-            catalog: catalog.clone(),
-        },
-        shutdown,
-    )
-    .await;
+    let tracker = TaskTracker::new();
+    let jobs_shutdown = shutdown.child_token();
+    let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker);
+    let served = serve(listener, state, shutdown).await;
+    jobs_shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(JOBS_DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("jobs still running at shutdown; they resume at the next start");
+    }
     if let Err(e) = catalog.disconnect().await {
         tracing::debug!(error = %e, "closing the catalog pool");
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use octodb_admin::commands::{schema_apply, tenant_create};
+use octodb_admin::commands::{key_create, schema_apply, tenant_create};
 use octodb_admin::AdminConfig;
 use octodb_catalog::{load_config, Catalog, DatabaseName, SecretKey, TenantName, UserName};
 use serde::Serialize;
@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API (/healthz, /readyz) until SIGINT or SIGTERM.
+    /// Serve the HTTP API (/v1, /healthz, /readyz) until SIGINT or SIGTERM.
     Serve,
     /// Create the catalog schema if needed, apply pending migrations, exit.
     Migrate,
@@ -79,6 +79,16 @@ enum SchemaCommand {
 enum KeyCommand {
     /// Print a new random catalog key (64 hex digits) for OCTODB_CATALOG__KEY.
     Generate,
+    /// Create an API key and print its secret (shown once). The first operator key is made
+    /// here; further keys through `POST /v1/keys`.
+    Create {
+        /// An operator key (manages everything).
+        #[arg(long, conflicts_with = "tenant", required_unless_present = "tenant")]
+        operator: bool,
+        /// A key of this tenant only (by tenant name).
+        #[arg(long)]
+        tenant: Option<TenantName>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -134,6 +144,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let sql = schema_apply::read_schema(&file)?;
             print_json(&schema_apply::run(&config, tenant, database, &sql).await?)
+        }
+        Command::Key(KeyCommand::Create { operator, tenant }) => {
+            print_json(&key_create::run(&config, operator, tenant).await?)
         }
         Command::Key(KeyCommand::Generate) => Ok(()),
     }

@@ -121,9 +121,9 @@ async fn readiness_fails_without_catalog() -> Result<()> {
     let config = test_config(&catalog_db);
     let result = async {
         let catalog = Catalog::connect(&config.catalog).await?;
-        let state = AppState {
-            catalog: catalog.clone(),
-        };
+        let tracker = tokio_util::task::TaskTracker::new();
+        let jobs_shutdown = CancellationToken::new();
+        let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker);
         catalog.disconnect().await?; // the shared pool is now closed
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -136,8 +136,12 @@ async fn readiness_fails_without_catalog() -> Result<()> {
             problem["status"] == 503 && problem["detail"].is_string(),
             "{body}"
         );
+        // Without a key the API refuses before needing the catalog.
+        let (status, body) = get(addr, "/v1/tenants").await?;
+        ensure!(status == 401, "{status} {body}");
         shutdown.cancel();
         server.await??;
+        jobs_shutdown.cancel();
         Ok(())
     }
     .await;

@@ -3,20 +3,28 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod audit;
 pub mod config;
 mod crypto;
 mod error;
+mod jobs;
+mod keys;
 mod migrations;
 mod names;
+mod onboard;
 mod provision;
 mod sql;
 mod store;
 mod verifier;
 
+pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS};
 pub use config::{load_config, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
 pub use error::CatalogError;
+pub use jobs::{Job, JobStatus, JobStep, NewJob};
+pub use keys::{ApiKey, KeyScope, NewApiKey};
 pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
+pub use onboard::TenantSummary;
 pub use provision::generate_password;
 pub use store::{
     BackendAdmin, Catalog, Login, NewTenant, Tenant, TenantStatus, DEFAULT_CATALOG_DB,

@@ -19,18 +19,19 @@ pub(crate) struct Migration {
 }
 
 /// All migrations, oldest first. Never edit one that has shipped; add a new one.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    statements: &[
-        "CREATE TABLE IF NOT EXISTS backends (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS backends (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             host VARCHAR(255) NOT NULL,
             port SMALLINT UNSIGNED NOT NULL,
             created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
             UNIQUE KEY uq_backends_host_port (host, port)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "CREATE TABLE IF NOT EXISTS tenants (
+            "CREATE TABLE IF NOT EXISTS tenants (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             name VARCHAR(30) NOT NULL,
             status VARCHAR(16) NOT NULL DEFAULT 'provisioning',
@@ -44,7 +45,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             UNIQUE KEY uq_tenants_name (name),
             CONSTRAINT fk_tenants_backend FOREIGN KEY (backend_id) REFERENCES backends (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "CREATE TABLE IF NOT EXISTS `databases` (
+            "CREATE TABLE IF NOT EXISTS `databases` (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             tenant_id BIGINT UNSIGNED NOT NULL,
             logical_name VARCHAR(30) NOT NULL,
@@ -54,7 +55,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             UNIQUE KEY uq_databases_logical (tenant_id, logical_name),
             CONSTRAINT fk_databases_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "CREATE TABLE IF NOT EXISTS users (
+            "CREATE TABLE IF NOT EXISTS users (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             tenant_id BIGINT UNSIGNED NOT NULL,
             username VARCHAR(32) NOT NULL,
@@ -64,17 +65,79 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             KEY ix_users_tenant (tenant_id),
             CONSTRAINT fk_users_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        // One row, bumped on every catalog change: proxies poll it when Redis is absent.
-        "CREATE TABLE IF NOT EXISTS catalog_version (
+            // One row, bumped on every catalog change: proxies poll it when Redis is absent.
+            "CREATE TABLE IF NOT EXISTS catalog_version (
             id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
             version BIGINT UNSIGNED NOT NULL,
             updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
                 ON UPDATE CURRENT_TIMESTAMP(6),
             CONSTRAINT ck_catalog_version_single_row CHECK (id = 1)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "INSERT IGNORE INTO catalog_version (id, version) VALUES (1, 1)",
-    ],
-}];
+            "INSERT IGNORE INTO catalog_version (id, version) VALUES (1, 1)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "api_keys_jobs_audit",
+        statements: &[
+            // Bearer keys: only the SHA-256 of the secret is stored. Operator keys have no tenant.
+            "CREATE TABLE IF NOT EXISTS api_keys (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            key_hash BINARY(32) NOT NULL,
+            scope VARCHAR(16) NOT NULL,
+            tenant_id BIGINT UNSIGNED NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            revoked_at TIMESTAMP(6) NULL DEFAULT NULL,
+            KEY ix_api_keys_tenant (tenant_id),
+            CONSTRAINT fk_api_keys_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (id),
+            CONSTRAINT ck_api_keys_scope CHECK (
+                (scope = 'operator' AND tenant_id IS NULL)
+                OR (scope = 'tenant' AND tenant_id IS NOT NULL))
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            // Jobs are the source of truth; queues (in-process or Redis) only dispatch their ids.
+            "CREATE TABLE IF NOT EXISTS jobs (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            kind VARCHAR(32) NOT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'queued',
+            attempts INT UNSIGNED NOT NULL DEFAULT 0,
+            tenant_id BIGINT UNSIGNED NULL,
+            payload TEXT NOT NULL,
+            error TEXT NULL,
+            created_by BIGINT UNSIGNED NULL,
+            request_id VARCHAR(64) NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            KEY ix_jobs_status (status),
+            KEY ix_jobs_tenant (tenant_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS job_steps (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            job_id BIGINT UNSIGNED NOT NULL,
+            step VARCHAR(64) NOT NULL,
+            status VARCHAR(16) NOT NULL,
+            detail TEXT NULL,
+            at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_job_steps (job_id, step),
+            CONSTRAINT fk_job_steps_job FOREIGN KEY (job_id) REFERENCES jobs (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            // No foreign keys: the audit trail outlives the tenants and keys it mentions.
+            "CREATE TABLE IF NOT EXISTS audit (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            actor BIGINT UNSIGNED NULL,
+            action VARCHAR(64) NOT NULL,
+            tenant_id BIGINT UNSIGNED NULL,
+            target VARCHAR(255) NULL,
+            outcome VARCHAR(16) NOT NULL,
+            request_id VARCHAR(64) NULL,
+            KEY ix_audit_tenant (tenant_id, id),
+            KEY ix_audit_action (action, id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        ],
+    },
+];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version INT UNSIGNED NOT NULL PRIMARY KEY,

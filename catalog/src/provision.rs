@@ -28,7 +28,9 @@ const TENANT_PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE";
 
 /// MySQL server errors worth retrying a catalog claim on: duplicate key from a concurrent insert,
 /// deadlock.
-const RACE_CODES: [u16; 2] = [1062, 1213];
+const RACE_CODES: [u16; 2] = [DUPLICATE_KEY, 1213];
+/// ER_DUP_ENTRY.
+pub(crate) const DUPLICATE_KEY: u16 = 1062;
 
 /// A random alphanumeric password (CSPRNG).
 pub fn generate_password(len: usize) -> String {
@@ -157,7 +159,7 @@ impl Catalog {
     }
 
     /// The `backends` row for (host, port), created if missing.
-    async fn ensure_backend(&self, host: &str, port: u16) -> Result<u64, CatalogError> {
+    pub(crate) async fn ensure_backend(&self, host: &str, port: u16) -> Result<u64, CatalogError> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
             "INSERT INTO backends (host, port) VALUES (?, ?) \
@@ -272,7 +274,7 @@ impl Catalog {
 
     /// The tenant's backend user, with the password stored in the catalog (generated and stored
     /// first if there is none yet). Returns the user name.
-    async fn ensure_backend_user(
+    pub(crate) async fn ensure_backend_user(
         &self,
         backend: &mut Conn,
         tenant_id: u64,
@@ -326,7 +328,7 @@ impl Catalog {
 
     /// One physical database: created on the backend, granted to the tenant's user only, and
     /// recorded in the catalog (mapping version bumped when new).
-    async fn ensure_database(
+    pub(crate) async fn ensure_database(
         &self,
         backend: &mut Conn,
         tenant_id: u64,
@@ -421,13 +423,13 @@ pub(crate) async fn admin_conn(
     Ok(Conn::new(opts).await?)
 }
 
-async fn close(conn: Conn) {
+pub(crate) async fn close(conn: Conn) {
     if let Err(e) = conn.disconnect().await {
         tracing::debug!(error = %e, "closing a backend admin connection");
     }
 }
 
-async fn bump_catalog_version(conn: &mut Conn) -> Result<(), CatalogError> {
+pub(crate) async fn bump_catalog_version<Q: Queryable>(conn: &mut Q) -> Result<(), CatalogError> {
     conn.query_drop("UPDATE catalog_version SET version = version + 1 WHERE id = 1")
         .await?;
     Ok(())

@@ -173,7 +173,12 @@ impl Catalog {
         let key = cfg.secret_key()?;
         let (opts, db) = catalog_opts(cfg)?;
         migrate_with(&opts, &db).await?;
-        let pool = Pool::new(OptsBuilder::from_opts(opts).db_name(Some(db.as_str())));
+        // Sessions in UTC, so that formatted TIMESTAMPs are RFC 3339 UTC (session scope only).
+        let pool = Pool::new(
+            OptsBuilder::from_opts(opts)
+                .db_name(Some(db.as_str()))
+                .init(vec!["SET time_zone = '+00:00'"]),
+        );
         tracing::debug!(url = %redact_url(&cfg.url), "catalog connected");
         Ok(Catalog {
             pool,

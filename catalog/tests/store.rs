@@ -11,7 +11,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use octodb_catalog::{
     verify_native_password, BackendAdmin, Catalog, CatalogConfig, CatalogError, DatabaseName,
-    NewTenant, PhysicalName, SecretKey, TenantName, TenantStatus, UserName,
+    KeyScope, NewTenant, PhysicalName, SecretKey, TenantName, TenantStatus, UserName,
 };
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -150,7 +150,7 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         let (a, b) = tokio::join!(Catalog::migrate(&fx.cfg), Catalog::migrate(&fx.cfg));
         let mut applied = [a?, b?].concat();
         applied.sort();
-        ensure!(applied == vec![1], "applied {applied:?}");
+        ensure!(applied == vec![1, 2], "applied {applied:?}");
         ensure!(Catalog::migrate(&fx.cfg).await?.is_empty());
 
         let catalog = Catalog::connect(&fx.cfg).await?;
@@ -164,14 +164,21 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
             &fx.catalog_db,
         )
         .await?;
-        ensure!(n == 6, "tables: {n}");
+        // 6 from "initial", 4 from "api_keys_jobs_audit".
+        ensure!(n == 10, "tables: {n}");
         let rows: Vec<(u32, String)> = conn
             .query(format!(
                 "SELECT version, name FROM `{}`.schema_migrations",
                 fx.catalog_db
             ))
             .await?;
-        ensure!(rows == vec![(1, "initial".to_string())], "{rows:?}");
+        ensure!(
+            rows == vec![
+                (1, "initial".to_string()),
+                (2, "api_keys_jobs_audit".to_string())
+            ],
+            "{rows:?}"
+        );
         catalog.disconnect().await?;
         Ok(())
     }
@@ -480,4 +487,57 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
     }
+}
+
+#[tokio::test]
+async fn api_keys_authenticate_by_hash() -> Result<()> {
+    let fx = &Fixture::new();
+    let result: Result<()> = async {
+        let catalog = Catalog::connect(&fx.cfg).await?;
+        let created = catalog.create_api_key(KeyScope::Operator).await?;
+        let secret = &created.secret;
+        ensure!(
+            secret.starts_with(&format!("okey_{}_", created.key.id)),
+            "{secret}"
+        );
+        ensure!(catalog.authenticate_key(secret).await? == Some(created.key));
+        // One character changed, another id, garbage: no key.
+        let mut tampered = secret.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'a' { 'b' } else { 'a' });
+        ensure!(catalog.authenticate_key(&tampered).await?.is_none());
+        ensure!(catalog.authenticate_key("okey_1_x").await?.is_none());
+        // Only the hash is stored.
+        let mut conn = admin_conn().await?;
+        let stored: Option<Vec<u8>> = conn
+            .exec_first(
+                format!(
+                    "SELECT key_hash FROM `{}`.api_keys WHERE id = ?",
+                    fx.catalog_db
+                ),
+                (created.key.id,),
+            )
+            .await?;
+        ensure!(stored.map(|h| h.len()) == Some(32));
+        // Tenant keys need a tenant; revoked keys stop working.
+        let missing = catalog.create_api_key(KeyScope::Tenant(999_999)).await;
+        ensure!(
+            matches!(missing, Err(CatalogError::NotFound(_))),
+            "{missing:?}"
+        );
+        conn.exec_drop(
+            format!(
+                "UPDATE `{}`.api_keys SET revoked_at = CURRENT_TIMESTAMP(6) WHERE id = ?",
+                fx.catalog_db
+            ),
+            (created.key.id,),
+        )
+        .await?;
+        ensure!(catalog.authenticate_key(secret).await?.is_none());
+        conn.disconnect().await?;
+        catalog.disconnect().await?;
+        Ok(())
+    }
+    .await;
+    fx.finish(result).await
 }

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::problem::ApiError;
 use crate::AppState;
 
 const CATALOG_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,16 +23,5 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => format!("the catalog did not answer within {CATALOG_TIMEOUT:?}"),
     };
-    let body = json!({
-        "type": "about:blank",
-        "title": "Service Unavailable",
-        "status": 503,
-        "detail": detail,
-    });
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response()
 }

@@ -13,4 +13,12 @@ mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -N -e "
                     WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME
                       AND t.CREATE_TIME > NOW() - INTERVAL 1 HOUR)" \
   | mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot || true
+# ... and test tenants' backend users whose databases are gone.
+mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -N <<'SQL' | mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot || true
+SELECT CONCAT('DROP USER IF EXISTS ''', u.User, '''@''', u.Host, ''';')
+FROM mysql.user u
+WHERE u.User LIKE 't\_it%'
+  AND NOT EXISTS (SELECT 1 FROM information_schema.SCHEMATA s
+                  WHERE s.SCHEMA_NAME LIKE CONCAT(REPLACE(u.User, '_', '\_'), '\_\_%'));
+SQL
 cargo test --workspace --locked "$@"

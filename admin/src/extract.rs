@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use octodb_catalog::{generate_password, ApiKey, KeyScope};
+use octodb_catalog::{
+    generate_password, ApiKey, KeyScope, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS,
+};
 use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
@@ -58,6 +60,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         raw.parse()
             .map(IdPath)
             .map_err(|_| ApiError::not_found(format!("no resource with id {raw:?}")))
+    }
+}
+
+/// A numeric id and a name from the path (`/tenants/{id}/users/{username}`); the name is
+/// validated as `T` (invalid: 404, it names nothing).
+pub struct IdNamePath<T>(pub u64, pub T);
+
+impl<T: std::str::FromStr, S: Send + Sync> FromRequestParts<S> for IdNamePath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("no such resource"))?;
+        let id = id
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("no resource with id {id:?}")))?;
+        let name = name
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("no resource named {name:?}")))?;
+        Ok(IdNamePath(id, name))
     }
 }
 
@@ -117,6 +140,24 @@ impl Caller {
     /// The actor recorded in the audit log.
     pub fn actor(&self) -> Option<u64> {
         Some(self.key.id)
+    }
+
+    /// An audit row for this caller's `action` on `tenant_id`'s `target`.
+    pub fn audit<'a>(
+        &'a self,
+        action: &'a str,
+        tenant_id: u64,
+        target: &'a str,
+        ok: bool,
+    ) -> NewAudit<'a> {
+        NewAudit {
+            actor: self.actor(),
+            action,
+            tenant_id: Some(tenant_id),
+            target: Some(target),
+            outcome: if ok { OUTCOME_SUCCESS } else { OUTCOME_FAILURE },
+            request_id: Some(&self.request_id),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub mod routes;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use octodb_catalog::{BackendAdmin, Catalog, NewAudit};
 use tokio::net::TcpListener;
@@ -83,7 +83,32 @@ pub fn router(state: AppState) -> Router {
             "/tenants",
             post(tenants_create::create_tenant).get(tenants_list::list_tenants),
         )
-        .route("/tenants/{id}", get(tenants_get::get_tenant))
+        .route(
+            "/tenants/{id}",
+            get(tenants_get::get_tenant).delete(tenants_delete::delete_tenant),
+        )
+        .route(
+            "/tenants/{id}/suspend",
+            post(tenants_suspend::suspend_tenant),
+        )
+        .route("/tenants/{id}/resume", post(tenants_resume::resume_tenant))
+        .route("/tenants/{id}/users", post(users_create::create_user))
+        .route(
+            "/tenants/{id}/users/{username}",
+            delete(users_delete::delete_user),
+        )
+        .route(
+            "/tenants/{id}/users/{username}/rotate",
+            post(users_rotate::rotate_user),
+        )
+        .route(
+            "/tenants/{id}/databases",
+            post(databases_create::create_database).get(databases_list::list_databases),
+        )
+        .route(
+            "/tenants/{id}/databases/{db}",
+            delete(databases_drop::drop_database),
+        )
         .route(
             "/tenants/{id}/audit",
             get(tenant_audit_list::list_tenant_audit),

@@ -6,7 +6,10 @@
 mod audit;
 pub mod config;
 mod crypto;
+mod databases;
+mod deletion;
 mod error;
+mod follow;
 mod jobs;
 mod keys;
 mod migrations;
@@ -15,12 +18,15 @@ mod onboard;
 mod provision;
 mod sql;
 mod store;
+mod users;
 mod verifier;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS};
 pub use config::{load_config, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
+pub use databases::DatabaseChange;
 pub use error::CatalogError;
+pub use follow::TenantState;
 pub use jobs::{Job, JobStatus, JobStep, NewJob};
 pub use keys::{ApiKey, KeyScope, NewApiKey};
 pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
@@ -29,4 +35,5 @@ pub use provision::generate_password;
 pub use store::{
     BackendAdmin, Catalog, Login, NewTenant, Tenant, TenantStatus, DEFAULT_CATALOG_DB,
 };
+pub use users::MAX_PASSWORD_LEN;
 pub use verifier::{native_password_verifier, verify_native_password};

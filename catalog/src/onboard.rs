@@ -183,7 +183,7 @@ impl Catalog {
     }
 
     /// The tenant, checked to live on `admin`'s backend.
-    async fn tenant_on(
+    pub(crate) async fn tenant_on(
         &self,
         admin: &BackendAdmin,
         tenant_id: u64,

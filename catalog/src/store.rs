@@ -24,6 +24,8 @@ pub enum TenantStatus {
     Ready,
     Suspended,
     Failed,
+    /// Being deleted: its users are (being) removed, then its databases and backend user.
+    Deleting,
 }
 
 impl TenantStatus {
@@ -33,6 +35,7 @@ impl TenantStatus {
             TenantStatus::Ready => "ready",
             TenantStatus::Suspended => "suspended",
             TenantStatus::Failed => "failed",
+            TenantStatus::Deleting => "deleting",
         }
     }
 }
@@ -51,6 +54,7 @@ impl FromStr for TenantStatus {
             "ready" => TenantStatus::Ready,
             "suspended" => TenantStatus::Suspended,
             "failed" => TenantStatus::Failed,
+            "deleting" => TenantStatus::Deleting,
             other => {
                 return Err(CatalogError::Corrupt(format!(
                     "unknown tenant status {other:?}"

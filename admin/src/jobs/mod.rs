@@ -1,9 +1,13 @@
-//! Jobs: the in-process queue (no Redis configured) and the job kinds it runs.
+//! Jobs: the in-process queue (no Redis configured) and the job kinds it runs:
+//! `provision_tenant`, `delete_tenant`, `add_database`, `drop_database`.
 //!
 //! Redis Streams dispatch is not built yet: with or without Redis, jobs run in-process.
 
+pub mod database_job;
+pub mod delete_tenant;
 pub mod provision_tenant;
 mod queue;
+mod steps;
 
 pub use queue::{start, JobQueue};
 

@@ -1,6 +1,6 @@
 //! The `provision_tenant` job: the tenant's backend user, then its initial databases (`main`,
 //! see [`INITIAL_DATABASE`]), then status `ready`. Proxy users are created separately
-//! (`POST /v1/tenants/{id}/users`, not built yet).
+//! (`POST /v1/tenants/{id}/users`).
 //!
 //! Each step is idempotent and recorded in `job_steps` and the audit log. A resumed job skips the
 //! steps recorded as succeeded and re-runs the others: a crash anywhere converges to exactly one

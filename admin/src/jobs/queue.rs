@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{provision_tenant, JobError};
+use super::{database_job, delete_tenant, provision_tenant, JobError};
 use crate::config::JobsConfig;
 
 /// Hands job ids to the dispatcher. Cheap to clone.
@@ -125,6 +125,9 @@ async fn run_one(ctx: Arc<Ctx>, id: u64, _permit: OwnedSemaphorePermit) {
     };
     let result = match job.kind.as_str() {
         provision_tenant::KIND => provision_tenant::run(&ctx, &job).await,
+        delete_tenant::KIND => delete_tenant::run(&ctx, &job).await,
+        database_job::ADD_KIND => database_job::run_add(&ctx, &job).await,
+        database_job::DROP_KIND => database_job::run_drop(&ctx, &job).await,
         other => Err(JobError::UnknownKind(other.to_string())),
     };
     let Err(e) = result else {

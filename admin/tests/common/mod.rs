@@ -48,6 +48,50 @@ pub async fn root_conn(config: &AdminConfig) -> Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::new(opts).await?)
 }
 
+/// A tenant key's secret.
+pub async fn tenant_key(catalog: &Catalog, tenant_id: u64) -> Result<String> {
+    Ok(catalog
+        .create_api_key(KeyScope::Tenant(tenant_id))
+        .await?
+        .secret)
+}
+
+/// Whether `password` answers a fresh random scramble for `username` as the proxy checks it
+/// (`Catalog::login` and `verify_native_password`). Returns the tenant id when it does.
+pub async fn proxy_login(catalog: &Catalog, username: &str, password: &str) -> Result<Option<u64>> {
+    let Some(login) = catalog.login(username).await? else {
+        return Ok(None);
+    };
+    let scramble: [u8; 20] = rand::random();
+    let response = mysql_common::scramble::scramble_native(&scramble, password.as_bytes())
+        .map(|r| r.to_vec())
+        .unwrap_or_default();
+    Ok(
+        octodb_catalog::verify_native_password(&scramble, &response, &login.verifier)
+            .then_some(login.tenant_id),
+    )
+}
+
+/// (physical databases of the tenant, backend users of the tenant) as seen by root.
+pub async fn backend_objects(fx: &Fixture, tenant: &str) -> Result<(Vec<String>, u64)> {
+    let mut conn = root_conn(&fx.config).await?;
+    let dbs: Vec<String> = conn
+        .exec(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ? \
+             ORDER BY schema_name",
+            (format!("t\\_{tenant}\\_\\_%"),),
+        )
+        .await?;
+    let users: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM mysql.user WHERE user = ?",
+            (format!("t_{tenant}"),),
+        )
+        .await?;
+    conn.disconnect().await?;
+    Ok((dbs, users.unwrap_or(0)))
+}
+
 /// A test's catalog schema and tenant names; `cleanup` drops them all.
 pub struct Fixture {
     pub config: AdminConfig,
@@ -164,6 +208,28 @@ impl Server {
         body: Option<&str>,
     ) -> Result<Response> {
         request(self.addr, method, path, key, body).await
+    }
+
+    /// Creates tenant `name` and waits until it is ready; returns its id.
+    pub async fn ready_tenant(&self, key: &str, name: &str) -> Result<u64> {
+        let r = self
+            .call(
+                "POST",
+                "/v1/tenants",
+                Some(key),
+                Some(&format!(r#"{{"name":"{name}"}}"#)),
+            )
+            .await?;
+        if r.status != 202 {
+            bail!("creating tenant {name}: {r:?}");
+        }
+        let created = r.json()?;
+        let job_id = created["job_id"].as_u64().context("job_id")?;
+        let job = self.wait_job(key, job_id).await?;
+        if job["status"] != "succeeded" {
+            bail!("provisioning {name} failed: {job}");
+        }
+        created["id"].as_u64().context("id")
     }
 
     /// Polls a job until it is finished (or 20 s pass).

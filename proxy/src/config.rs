@@ -26,6 +26,9 @@ pub struct ProxyConfig {
     pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Milliseconds between two reads of the catalog version; open sessions follow catalog
+    /// changes (suspended tenants, dropped databases...) within about this delay.
+    pub catalog_poll_ms: u64,
     /// Where the catalog (MetaDB) lives.
     pub catalog: CatalogConfig,
 }
@@ -41,6 +44,7 @@ impl Default for ProxyConfig {
             server_version: None,
             decision_cache_bytes: 64 << 20,
             shutdown_grace_secs: 10,
+            catalog_poll_ms: 250,
             catalog: CatalogConfig::default(),
         }
     }
@@ -51,6 +55,9 @@ impl ProxyConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_packet_size < 1024 || self.max_packet_size > 1 << 30 {
             return Err("max_packet_size must be between 1 KiB and 1 GiB".into());
+        }
+        if self.catalog_poll_ms < 10 || self.catalog_poll_ms > 60_000 {
+            return Err("catalog_poll_ms must be between 10 and 60000".into());
         }
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());

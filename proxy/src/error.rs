@@ -38,6 +38,7 @@ pub mod codes {
     pub const ER_NO_DB: u16 = 1046;
     pub const ER_UNKNOWN: u16 = 1105;
     pub const ER_CON_COUNT: u16 = 1040;
+    pub const ER_CONNECTION_KILLED: u16 = 1927;
 }
 
 /// Why a session ended or a command failed.

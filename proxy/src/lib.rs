@@ -5,6 +5,7 @@ pub mod backend;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod follow;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

@@ -14,6 +14,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::backend::Backends;
 use crate::config::ProxyConfig;
+use crate::follow::Followers;
 use crate::metrics;
 
 /// What every session shares.
@@ -22,6 +23,8 @@ pub struct Shared {
     pub catalog: Catalog,
     pub backends: Arc<Backends>,
     pub decisions: crate::cache::DecisionCache,
+    /// Tenants with open sessions, told about catalog changes.
+    pub followers: Arc<Followers>,
     pub server_version: String,
     next_connection_id: AtomicU32,
 }
@@ -81,6 +84,7 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
     let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
     Ok(Arc::new(Shared {
         decisions,
+        followers: Arc::new(Followers::default()),
         config,
         catalog,
         backends,
@@ -103,6 +107,12 @@ pub async fn run(
 /// The accept loop over prepared shared state.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
+    tracker.spawn(crate::follow::watch_catalog(
+        shared.catalog.clone(),
+        shared.followers.clone(),
+        Duration::from_millis(shared.config.catalog_poll_ms),
+        shutdown.clone(),
+    ));
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, version = %shared.server_version, "OctoDB proxy listening");
     }

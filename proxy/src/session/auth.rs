@@ -101,8 +101,16 @@ async fn authenticate(
         return Err(SessionError::AuthFailed(user.to_string()));
     }
     if login.tenant_status != octodb_catalog::TenantStatus::Ready {
+        // Only after the password checked out, so this tells nothing to a stranger.
         metrics::auth_failure();
-        return Err(SessionError::AuthFailed(user.to_string()));
+        return Err(SessionError::Refused(ClientError::new(
+            codes::ER_ACCESS_DENIED,
+            "28000",
+            format!(
+                "Access denied for user '{user}': tenant '{}' is {}",
+                login.tenant_name, login.tenant_status
+            ),
+        )));
     }
     Ok(Identity::new(login))
 }
@@ -221,6 +229,7 @@ where
         self.stmts.clear();
         self.long_data_total = 0;
         self.tx = super::tx::TxState::default();
+        self.follow = self.shared.followers.subscribe(&id.login);
         self.id = id;
         self.current_db = req.database;
         self.collation = collation;

@@ -2,6 +2,7 @@
 //! one function; statements go through the policy, then to the session's backend connection.
 
 mod auth;
+mod follow;
 mod local;
 mod prepared;
 mod query;
@@ -21,6 +22,7 @@ use tracing::{debug, info};
 
 use crate::backend::Backends;
 use crate::error::{codes, ClientError, SessionError};
+use crate::follow::Subscription;
 use crate::metrics;
 use crate::protocol::command;
 use crate::protocol::packet::{PacketReader, PacketWriter};
@@ -81,6 +83,8 @@ pub struct Session<R, W> {
     client_caps: CapabilityFlags,
     collation: u16,
     id: Identity,
+    /// Catalog changes for the session's tenant.
+    follow: Subscription,
     current_db: Option<String>,
     tx: TxState,
     /// The backend connection this session holds (for its whole life, for now).
@@ -114,6 +118,7 @@ where
     };
     tracing::Span::current().record("tenant", hello.id.login.tenant_name.as_str());
     tracing::Span::current().record("user", hello.id.login.username.as_str());
+    let follow = shared.followers.subscribe(&hello.id.login);
     let mut session = Session {
         reader,
         writer,
@@ -122,6 +127,7 @@ where
         client_caps: hello.capabilities,
         collation: hello.collation,
         id: hello.id,
+        follow,
         current_db: hello.database,
         tx: TxState::default(),
         backend: None,
@@ -143,6 +149,13 @@ where
         loop {
             let read = tokio::select! {
                 r = self.reader.read(None) => r,
+                e = self.follow.evicted(&self.id.login.username) => {
+                    // Not an answer to any command: numbered as the answer to the next one,
+                    // so a client reads it (and its reason) when it next sends something.
+                    self.writer.set_seq(1);
+                    self.evict(&e).await;
+                    return Ok(());
+                }
                 _ = shutdown.cancelled() => return Ok(()),
             };
             let (seq, payload) = match read {
@@ -155,6 +168,11 @@ where
                 }
             };
             self.writer.set_seq(seq.wrapping_add(1));
+            if let Some(e) = self.follow_catalog().await {
+                // The answer to the command just read.
+                self.evict(&e).await;
+                return Ok(());
+            }
             let flow = match self.dispatch(&payload).await {
                 Ok(flow) => flow,
                 Err(e) => {

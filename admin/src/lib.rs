@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod extract;
 pub mod jobs;
+pub mod metrics;
 mod pagination;
 pub mod problem;
 pub mod routes;
@@ -15,7 +16,6 @@ pub mod routes;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
 use axum::Router;
 use octodb_catalog::{BackendAdmin, Catalog, NewAudit};
 use tokio::net::TcpListener;
@@ -26,6 +26,7 @@ pub use config::{AdminConfig, BackendConfig, JobsConfig};
 pub use error::AdminError;
 pub use extract::REQUEST_ID_HEADER;
 pub use jobs::JobQueue;
+pub use metrics::Metrics;
 
 /// How long shutdown waits for running jobs before closing the catalog (the rest resume at the
 /// next start).
@@ -38,6 +39,8 @@ pub struct AppState {
     /// The backend new tenants are placed on.
     pub backend: BackendAdmin,
     pub queue: JobQueue,
+    /// This app's metrics (its own recorder: apps in one process share nothing).
+    pub metrics: Metrics,
     pub max_body_bytes: usize,
 }
 
@@ -51,10 +54,12 @@ impl AppState {
         tracker: &TaskTracker,
     ) -> Self {
         let backend = config.backend.admin();
+        let metrics = Metrics::new();
         let queue = jobs::start(
             catalog.clone(),
             backend.clone(),
             config.jobs.clone(),
+            metrics.clone(),
             shutdown,
             tracker,
         );
@@ -62,6 +67,7 @@ impl AppState {
             catalog,
             backend,
             queue,
+            metrics,
             max_body_bytes: config.max_body_bytes,
         }
     }
@@ -74,54 +80,20 @@ impl AppState {
     }
 }
 
-/// The HTTP routes.
+/// The HTTP routes, built from [`routes::table`].
 pub fn router(state: AppState) -> Router {
-    use routes::*;
-    let v1 = Router::new()
-        .route("/keys", post(keys_create::create_key))
-        .route(
-            "/tenants",
-            post(tenants_create::create_tenant).get(tenants_list::list_tenants),
-        )
-        .route(
-            "/tenants/{id}",
-            get(tenants_get::get_tenant).delete(tenants_delete::delete_tenant),
-        )
-        .route(
-            "/tenants/{id}/suspend",
-            post(tenants_suspend::suspend_tenant),
-        )
-        .route("/tenants/{id}/resume", post(tenants_resume::resume_tenant))
-        .route("/tenants/{id}/users", post(users_create::create_user))
-        .route(
-            "/tenants/{id}/users/{username}",
-            delete(users_delete::delete_user),
-        )
-        .route(
-            "/tenants/{id}/users/{username}/rotate",
-            post(users_rotate::rotate_user),
-        )
-        .route(
-            "/tenants/{id}/databases",
-            post(databases_create::create_database).get(databases_list::list_databases),
-        )
-        .route(
-            "/tenants/{id}/databases/{db}",
-            delete(databases_drop::drop_database),
-        )
-        .route(
-            "/tenants/{id}/audit",
-            get(tenant_audit_list::list_tenant_audit),
-        )
-        .route("/jobs/{id}", get(jobs_get::get_job))
-        .route("/audit", get(audit_list::list_audit))
-        .method_not_allowed_fallback(problem::method_not_allowed);
-    Router::new()
-        .route("/healthz", get(healthz::healthz))
-        .route("/readyz", get(readyz::readyz))
-        .nest("/v1", v1)
+    let mut router = Router::new();
+    for route in routes::table() {
+        router = router.route(route.path, route.handler);
+    }
+    router
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .fallback(problem::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_http,
+        ))
         .layer(axum::middleware::from_fn(extract::request_id))
         .with_state(state)
 }

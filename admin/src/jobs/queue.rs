@@ -4,7 +4,7 @@
 //! and jitter up to `jobs.max_attempts`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use octodb_catalog::{BackendAdmin, Catalog, Job, JobStatus, NewAudit, OUTCOME_FAILURE};
 use rand::Rng;
@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{database_job, delete_tenant, provision_tenant, JobError};
 use crate::config::JobsConfig;
+use crate::metrics::{Metrics, OUTCOME_FAILED, OUTCOME_RETRIED, OUTCOME_SUCCEEDED};
 
 /// Hands job ids to the dispatcher. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -36,15 +37,18 @@ pub(crate) struct Ctx {
     pub backend: BackendAdmin,
     config: JobsConfig,
     queue: JobQueue,
+    metrics: Metrics,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
 
-/// Starts the dispatcher on `tracker`; it stops when `shutdown` is cancelled.
+/// Starts the dispatcher on `tracker`; it stops when `shutdown` is cancelled. Attempts are
+/// counted and timed in `metrics`.
 pub fn start(
     catalog: Catalog,
     backend: BackendAdmin,
     config: JobsConfig,
+    metrics: Metrics,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> JobQueue {
@@ -55,6 +59,7 @@ pub fn start(
         backend,
         config,
         queue: queue.clone(),
+        metrics,
         shutdown,
         tracker: tracker.clone(),
     });
@@ -123,6 +128,7 @@ async fn run_one(ctx: Arc<Ctx>, id: u64, _permit: OwnedSemaphorePermit) {
             return;
         }
     };
+    let started = Instant::now();
     let result = match job.kind.as_str() {
         provision_tenant::KIND => provision_tenant::run(&ctx, &job).await,
         delete_tenant::KIND => delete_tenant::run(&ctx, &job).await,
@@ -131,6 +137,8 @@ async fn run_one(ctx: Arc<Ctx>, id: u64, _permit: OwnedSemaphorePermit) {
         other => Err(JobError::UnknownKind(other.to_string())),
     };
     let Err(e) = result else {
+        ctx.metrics
+            .job_attempt(&job.kind, OUTCOME_SUCCEEDED, started.elapsed());
         if let Err(e) = ctx.catalog.finish_job(id, JobStatus::Succeeded, None).await {
             tracing::warn!(job_id = id, error = %e, "cannot record job success; resumed later");
         }
@@ -138,6 +146,8 @@ async fn run_one(ctx: Arc<Ctx>, id: u64, _permit: OwnedSemaphorePermit) {
     };
     let message = e.to_string();
     if e.is_retryable() && job.attempts < ctx.config.max_attempts {
+        ctx.metrics
+            .job_attempt(&job.kind, OUTCOME_RETRIED, started.elapsed());
         tracing::info!(job_id = id, attempt = job.attempts, error = %message, "job attempt failed; retrying");
         match ctx
             .catalog
@@ -149,6 +159,8 @@ async fn run_one(ctx: Arc<Ctx>, id: u64, _permit: OwnedSemaphorePermit) {
         }
         return;
     }
+    ctx.metrics
+        .job_attempt(&job.kind, OUTCOME_FAILED, started.elapsed());
     tracing::warn!(job_id = id, kind = e.kind(), error = %message, "job failed");
     if let Err(e) = fail(&ctx, &job, &message).await {
         tracing::warn!(job_id = id, error = %e, "cannot record job failure; resumed later");

@@ -1,4 +1,5 @@
-//! HTTP routes, one file each.
+//! HTTP routes, one file each, and [`table`]: the one list of (method, path, handler) the router
+//! is built from (and that `tests/v1_openapi.rs` compares with `openapi.json`).
 
 pub mod audit_list;
 pub mod databases_create;
@@ -7,6 +8,8 @@ pub mod databases_list;
 pub mod healthz;
 pub mod jobs_get;
 pub mod keys_create;
+pub mod metrics;
+pub mod openapi;
 pub mod readyz;
 pub mod tenant_audit_list;
 pub mod tenants_create;
@@ -19,3 +22,86 @@ pub mod users_create;
 pub mod users_delete;
 pub mod users_rotate;
 mod views;
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{self, MethodRouter};
+
+use crate::AppState;
+
+/// One route: a method on a path template (axum syntax, which is also OpenAPI's: `{id}`).
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub(crate) handler: MethodRouter<AppState>,
+}
+
+fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+    Route {
+        method: Method::GET,
+        path,
+        handler: routing::get(h),
+    }
+}
+
+fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+    Route {
+        method: Method::POST,
+        path,
+        handler: routing::post(h),
+    }
+}
+
+fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+    Route {
+        method: Method::DELETE,
+        path,
+        handler: routing::delete(h),
+    }
+}
+
+/// Every route the admin serves.
+pub fn table() -> Vec<Route> {
+    vec![
+        get("/healthz", healthz::healthz),
+        get("/readyz", readyz::readyz),
+        get("/metrics", metrics::metrics),
+        get("/openapi.json", openapi::openapi),
+        post("/v1/keys", keys_create::create_key),
+        post("/v1/tenants", tenants_create::create_tenant),
+        get("/v1/tenants", tenants_list::list_tenants),
+        get("/v1/tenants/{id}", tenants_get::get_tenant),
+        delete("/v1/tenants/{id}", tenants_delete::delete_tenant),
+        post("/v1/tenants/{id}/suspend", tenants_suspend::suspend_tenant),
+        post("/v1/tenants/{id}/resume", tenants_resume::resume_tenant),
+        post("/v1/tenants/{id}/users", users_create::create_user),
+        delete(
+            "/v1/tenants/{id}/users/{username}",
+            users_delete::delete_user,
+        ),
+        post(
+            "/v1/tenants/{id}/users/{username}/rotate",
+            users_rotate::rotate_user,
+        ),
+        post(
+            "/v1/tenants/{id}/databases",
+            databases_create::create_database,
+        ),
+        get("/v1/tenants/{id}/databases", databases_list::list_databases),
+        delete(
+            "/v1/tenants/{id}/databases/{db}",
+            databases_drop::drop_database,
+        ),
+        get(
+            "/v1/tenants/{id}/audit",
+            tenant_audit_list::list_tenant_audit,
+        ),
+        get("/v1/jobs/{id}", jobs_get::get_job),
+        get("/v1/audit", audit_list::list_audit),
+    ]
+}
+
+/// (method, path template) of every route in [`table`].
+pub fn endpoints() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|r| (r.method, r.path)).collect()
+}

@@ -4,6 +4,7 @@
 //! `TestEnv::cleanup` drops everything a test created.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admin;
 pub mod raw;
 pub mod support;
 
@@ -69,10 +70,14 @@ pub struct TestTenant {
 pub struct TestEnv {
     pub catalog: Catalog,
     pub catalog_db: String,
+    /// The catalog configuration the proxy uses (URL and key), for an admin sharing it.
+    pub catalog_config: CatalogConfig,
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     tenants: Vec<TestTenant>,
+    /// Tenants created by someone else (the admin API), dropped by name at cleanup.
+    tracked: Vec<String>,
 }
 
 impl TestEnv {
@@ -96,7 +101,7 @@ impl TestEnv {
         };
         let catalog = Catalog::connect(&catalog_cfg).await.context("catalog")?;
         let mut config = ProxyConfig {
-            catalog: catalog_cfg,
+            catalog: catalog_cfg.clone(),
             ..ProxyConfig::default()
         };
         tweak(&mut config);
@@ -108,11 +113,35 @@ impl TestEnv {
         Ok(TestEnv {
             catalog,
             catalog_db,
+            catalog_config: catalog_cfg,
             addr,
             shutdown,
             server,
             tenants: Vec::new(),
+            tracked: Vec::new(),
         })
+    }
+
+    /// An admin configuration sharing this proxy's catalog (same URL and key) and placing
+    /// tenants on the test backend.
+    pub fn admin_config(&self) -> octodb_admin::AdminConfig {
+        let a = backend_admin();
+        let mut config = octodb_admin::AdminConfig {
+            catalog: self.catalog_config.clone(),
+            ..octodb_admin::AdminConfig::default()
+        };
+        config.backend.host = a.host;
+        config.backend.port = a.port;
+        config.backend.admin_user = a.user;
+        config.backend.admin_password = a.password;
+        config.jobs.backoff_base_ms = 20;
+        config
+    }
+
+    /// Remembers a tenant created outside this harness (through the admin API) so that
+    /// `cleanup` drops its databases (`t_<name>__*`) and backend user `t_<name>`.
+    pub fn track_tenant(&mut self, name: &str) {
+        self.tracked.push(name.to_string());
     }
 
     /// Creates a tenant with one logical database `app` and applies `schema` (CREATE TABLEs).
@@ -174,8 +203,28 @@ impl TestEnv {
             root.query_drop(format!("DROP USER IF EXISTS 't_{}'@'%'", t.name))
                 .await?;
         }
+        for name in &self.tracked {
+            drop_tenant_objects(&mut root, name).await?;
+        }
         root.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.catalog_db))
             .await?;
         Ok(())
     }
+}
+
+/// Drops every physical database of tenant `name` (`t_<name>__*`) and its backend user.
+pub async fn drop_tenant_objects(root: &mut Conn, name: &str) -> Result<()> {
+    let dbs: Vec<String> = root
+        .exec(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+            (format!("t\\_{name}\\_\\_%"),),
+        )
+        .await?;
+    for db in dbs {
+        root.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .await?;
+    }
+    root.query_drop(format!("DROP USER IF EXISTS 't_{name}'@'%'"))
+        .await?;
+    Ok(())
 }

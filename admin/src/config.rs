@@ -23,6 +23,9 @@ pub struct AdminConfig {
     pub max_body_bytes: usize,
     /// The job queue (`[jobs]`; env `OCTODB_JOBS__MAX_ATTEMPTS`, ...).
     pub jobs: JobsConfig,
+    /// Redis Streams job dispatch (`[redis]`; env `OCTODB_REDIS__URL`, ...). Without a URL, jobs
+    /// run through the in-process queue.
+    pub redis: RedisConfig,
 }
 
 impl Default for AdminConfig {
@@ -33,12 +36,13 @@ impl Default for AdminConfig {
             backend: BackendConfig::default(),
             max_body_bytes: 64 * 1024,
             jobs: JobsConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
 
-/// `[jobs]`: retries and concurrency of the job queue. Redis dispatch is not built yet: jobs run
-/// in-process, and unfinished jobs are resumed at start.
+/// `[jobs]`: retries and concurrency of the job queue (in-process or Redis). Unfinished jobs are
+/// resumed at start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobsConfig {
@@ -60,6 +64,49 @@ impl Default for JobsConfig {
             backoff_max_ms: 30_000,
             concurrency: 8,
         }
+    }
+}
+
+/// `[redis]`: the Redis Streams job dispatcher. Absent `url`: the in-process queue.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]`. Give it through the environment when it holds a
+    /// password. Env: `OCTODB_REDIS__URL`.
+    pub url: Option<String>,
+    /// Name of the jobs stream; dead letters go to `{stream_prefix}:dead`.
+    /// Env: `OCTODB_REDIS__STREAM_PREFIX`.
+    pub stream_prefix: String,
+    /// Consumer group shared by all admin processes. Env: `OCTODB_REDIS__GROUP`.
+    pub group: String,
+    /// How long an entry may sit unacknowledged on a consumer before another takes it (the owner
+    /// refreshes its entries while alive). Env: `OCTODB_REDIS__CLAIM_IDLE_MS`.
+    pub claim_idle_ms: u64,
+    /// How long one `XREADGROUP` blocks waiting for entries. Env: `OCTODB_REDIS__BLOCK_MS`.
+    pub block_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            stream_prefix: "octodb:jobs".to_string(),
+            group: "octodb-admin".to_string(),
+            claim_idle_ms: 30_000,
+            block_ms: 1_000,
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("stream_prefix", &self.stream_prefix)
+            .field("group", &self.group)
+            .field("claim_idle_ms", &self.claim_idle_ms)
+            .field("block_ms", &self.block_ms)
+            .finish()
     }
 }
 
@@ -129,6 +176,10 @@ mod tests {
                     "OCTODB_BACKEND__ADMIN_PASSWORD".to_string(),
                     "hunter2".to_string(),
                 ),
+                (
+                    "OCTODB_REDIS__URL".to_string(),
+                    "redis://:sesame@127.0.0.1:6379".to_string(),
+                ),
             ],
         )
         .unwrap();
@@ -136,5 +187,11 @@ mod tests {
         assert_eq!(c.backend.port, 3307);
         assert_eq!(c.backend.host, "127.0.0.1");
         assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(
+            c.redis.url.as_deref(),
+            Some("redis://:sesame@127.0.0.1:6379")
+        );
+        assert_eq!(c.redis.stream_prefix, "octodb:jobs");
+        assert!(!format!("{c:?}").contains("sesame"));
     }
 }

@@ -15,6 +15,8 @@ pub enum AdminError {
     Read { path: String, error: std::io::Error },
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    #[error("job queue: {0}")]
+    Queue(#[from] crate::jobs::QueueError),
 }
 
 // Not `#[from]`: that would also make it the `source()`, and `{:#}` chains would repeat it.
@@ -33,6 +35,7 @@ impl AdminError {
             AdminError::Schema(_) => "schema_refused",
             AdminError::Read { .. } => "read",
             AdminError::Serve(_) => "serve",
+            AdminError::Queue(_) => "queue",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! OctoDB admin: the HTTP API under `/v1` (API keys, tenants, jobs, audit), the in-process job
-//! queue, and the one-shot provisioning commands.
+//! OctoDB admin: the HTTP API under `/v1` (API keys, tenants, jobs, audit), the job
+//! queue (in-process, or Redis Streams when configured), and the one-shot provisioning commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{AdminConfig, BackendConfig, JobsConfig};
+pub use config::{AdminConfig, BackendConfig, JobsConfig, RedisConfig};
 pub use error::AdminError;
 pub use extract::REQUEST_ID_HEADER;
 pub use jobs::JobQueue;
@@ -46,30 +46,31 @@ pub struct AppState {
 
 impl AppState {
     /// State for `catalog`, starting the job queue on `tracker` (stopped by `shutdown`); it
-    /// resumes the catalog's unfinished jobs.
+    /// resumes the catalog's unfinished jobs. Fails only on an invalid Redis URL.
     pub fn start(
         catalog: Catalog,
         config: &AdminConfig,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
-    ) -> Self {
+    ) -> Result<Self, AdminError> {
         let backend = config.backend.admin();
         let metrics = Metrics::new();
         let queue = jobs::start(
             catalog.clone(),
             backend.clone(),
             config.jobs.clone(),
+            &config.redis,
             metrics.clone(),
             shutdown,
             tracker,
-        );
-        AppState {
+        )?;
+        Ok(AppState {
             catalog,
             backend,
             queue,
             metrics,
             max_body_bytes: config.max_body_bytes,
-        }
+        })
     }
 
     /// Writes an audit row; a failure is logged, not returned (the action itself is done).
@@ -108,7 +109,7 @@ pub async fn run(
     let catalog = Catalog::connect(&config.catalog).await?;
     let tracker = TaskTracker::new();
     let jobs_shutdown = shutdown.child_token();
-    let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker);
+    let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker)?;
     let served = serve(listener, state, shutdown).await;
     jobs_shutdown.cancel();
     tracker.close();

@@ -123,7 +123,7 @@ async fn readiness_fails_without_catalog() -> Result<()> {
         let catalog = Catalog::connect(&config.catalog).await?;
         let tracker = tokio_util::task::TaskTracker::new();
         let jobs_shutdown = CancellationToken::new();
-        let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker);
+        let state = AppState::start(catalog.clone(), &config, jobs_shutdown.clone(), &tracker)?;
         catalog.disconnect().await?; // the shared pool is now closed
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -151,7 +151,7 @@ async fn catalog_down_is_503() -> Result<()> {
             let key = catalog.create_api_key(KeyScope::Operator).await?.secret;
             let tracker = tokio_util::task::TaskTracker::new();
             let stop = CancellationToken::new();
-            let state = AppState::start(catalog.clone(), &fx.config, stop.clone(), &tracker);
+            let state = AppState::start(catalog.clone(), &fx.config, stop.clone(), &tracker)?;
             catalog.disconnect().await?; // the shared pool is closed: every query fails
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;

@@ -6,7 +6,7 @@
 use octodb_catalog::{CatalogError, DatabaseName, Job};
 use serde::{Deserialize, Serialize};
 
-use super::queue::Ctx;
+use super::runner::Ctx;
 use super::{steps, JobError};
 
 pub const ADD_KIND: &str = "add_database";

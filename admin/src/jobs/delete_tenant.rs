@@ -7,7 +7,7 @@
 
 use octodb_catalog::Job;
 
-use super::queue::Ctx;
+use super::runner::Ctx;
 use super::{steps, JobError};
 
 pub const KIND: &str = "delete_tenant";

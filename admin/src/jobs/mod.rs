@@ -1,17 +1,83 @@
-//! Jobs: the in-process queue (no Redis configured) and the job kinds it runs:
-//! `provision_tenant`, `delete_tenant`, `add_database`, `drop_database`.
-//!
-//! Redis Streams dispatch is not built yet: with or without Redis, jobs run in-process.
+//! Jobs: the dispatchers and the job kinds they run (`provision_tenant`, `delete_tenant`,
+//! `add_database`, `drop_database`). The catalog holds the jobs; a dispatcher only says which to
+//! run: Redis Streams when `[redis] url` is configured ([`redis_queue`]), otherwise an
+//! in-process queue ([`queue`]). Both run attempts through [`runner`].
 
 pub mod database_job;
 pub mod delete_tenant;
 pub mod provision_tenant;
 mod queue;
+mod redis_queue;
+mod runner;
 mod steps;
 
-pub use queue::{start, JobQueue};
+use std::sync::Arc;
 
-use octodb_catalog::CatalogError;
+use octodb_catalog::{BackendAdmin, Catalog, CatalogError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use redis_queue::QueueError;
+
+use crate::config::{JobsConfig, RedisConfig};
+use crate::metrics::Metrics;
+
+/// Hands jobs (already recorded in the catalog) to the dispatcher. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct JobQueue {
+    inner: Dispatch,
+}
+
+#[derive(Clone, Debug)]
+enum Dispatch {
+    InProcess(queue::InProcessQueue),
+    Redis(redis_queue::RedisQueue),
+}
+
+impl JobQueue {
+    /// Queues job `job_id` to run now. Never fails: a job that cannot be queued stays queued in
+    /// the catalog and is picked up again (at the next start, or when Redis comes back).
+    pub async fn enqueue(&self, job_id: u64) {
+        match &self.inner {
+            Dispatch::InProcess(q) => q.enqueue(job_id),
+            Dispatch::Redis(q) => q.enqueue(job_id).await,
+        }
+    }
+
+    /// Whether the dispatcher's backing service answers: `None` for the in-process queue.
+    pub async fn ping(&self) -> Option<Result<(), QueueError>> {
+        match &self.inner {
+            Dispatch::InProcess(_) => None,
+            Dispatch::Redis(q) => Some(q.ping().await.map_err(QueueError::from)),
+        }
+    }
+}
+
+/// Starts the dispatcher (Redis Streams when `redis.url` is set) on `tracker`; it stops when
+/// `shutdown` is cancelled. It resumes the catalog's unfinished jobs. Attempts are counted and
+/// timed in `metrics`. Fails only on an invalid Redis URL.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    catalog: Catalog,
+    backend: BackendAdmin,
+    config: JobsConfig,
+    redis: &RedisConfig,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<JobQueue, QueueError> {
+    let ctx = Arc::new(runner::Ctx {
+        catalog,
+        backend,
+        config,
+        metrics,
+    });
+    let inner = match &redis.url {
+        Some(url) => Dispatch::Redis(redis_queue::start(ctx, redis, url, shutdown, tracker)?),
+        None => Dispatch::InProcess(queue::start(ctx, shutdown, tracker)),
+    };
+    Ok(JobQueue { inner })
+}
 
 /// Why a job attempt failed.
 #[derive(Debug, thiserror::Error)]

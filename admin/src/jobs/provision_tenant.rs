@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use octodb_catalog::{DatabaseName, Job, NewAudit, TenantStatus, OUTCOME_FAILURE, OUTCOME_SUCCESS};
 use serde::{Deserialize, Serialize};
 
-use super::queue::Ctx;
+use super::runner::Ctx;
 use super::JobError;
 
 pub const KIND: &str = "provision_tenant";

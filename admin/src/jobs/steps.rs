@@ -6,7 +6,7 @@ use std::future::Future;
 
 use octodb_catalog::{Job, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS};
 
-use super::queue::Ctx;
+use super::runner::Ctx;
 use super::JobError;
 
 /// Names of the steps a previous attempt finished.

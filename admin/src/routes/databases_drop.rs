@@ -54,7 +54,7 @@ pub(crate) async fn begin(
         .await;
     match begun {
         Ok(job_id) => {
-            state.queue.enqueue(job_id);
+            state.queue.enqueue(job_id).await;
             Ok(job_id)
         }
         Err(e) => {

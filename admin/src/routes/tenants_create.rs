@@ -65,7 +65,7 @@ pub async fn create_tenant(
             return Err(e.into());
         }
     };
-    state.queue.enqueue(job_id);
+    state.queue.enqueue(job_id).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({

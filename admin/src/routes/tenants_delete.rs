@@ -41,7 +41,7 @@ pub async fn delete_tenant(
             return Err(e.into());
         }
     };
-    state.queue.enqueue(job_id);
+    state.queue.enqueue(job_id).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "deleting", "job_id": job_id })),

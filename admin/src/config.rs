@@ -26,6 +26,9 @@ pub struct AdminConfig {
     /// Redis Streams job dispatch (`[redis]`; env `OCTODB_REDIS__URL`, ...). Without a URL, jobs
     /// run through the in-process queue.
     pub redis: RedisConfig,
+    /// Per-caller request rate limits (`[rate_limit]`; env `OCTODB_RATE_LIMIT__REQUESTS_PER_SECOND`,
+    /// `OCTODB_RATE_LIMIT__BURST`).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for AdminConfig {
@@ -37,6 +40,32 @@ impl Default for AdminConfig {
             max_body_bytes: 64 * 1024,
             jobs: JobsConfig::default(),
             redis: RedisConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// `[rate_limit]`: a token bucket per caller (an API key; without a valid key, the source address,
+/// IPv6 per /64). An empty bucket answers 429 with `Retry-After`. `/healthz`, `/readyz` and
+/// `/metrics` are never limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second allowed to one caller (the bucket's refill rate); `0` turns
+    /// rate limiting off. Env: `OCTODB_RATE_LIMIT__REQUESTS_PER_SECOND`.
+    pub requests_per_second: u32,
+    /// Requests one caller may make in a row after being idle (the bucket's size); at least 1
+    /// when limiting is on. Env: `OCTODB_RATE_LIMIT__BURST`.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    /// Generous for people and scripts (a job poll loop makes about 20 requests per second), low
+    /// enough to stop a runaway client or a key-guessing flood from loading the catalog.
+    fn default() -> Self {
+        RateLimitConfig {
+            requests_per_second: 50,
+            burst: 100,
         }
     }
 }
@@ -193,5 +222,35 @@ mod tests {
         );
         assert_eq!(c.redis.stream_prefix, "octodb:jobs");
         assert!(!format!("{c:?}").contains("sesame"));
+        assert_eq!(
+            (c.rate_limit.requests_per_second, c.rate_limit.burst),
+            (50, 100)
+        );
+    }
+
+    #[test]
+    fn rate_limit_from_env() {
+        let c: AdminConfig = octodb_catalog::config::load_config_from(
+            None,
+            "OCTODB",
+            [
+                (
+                    "OCTODB_RATE_LIMIT__REQUESTS_PER_SECOND".to_string(),
+                    "0".to_string(),
+                ),
+                ("OCTODB_RATE_LIMIT__BURST".to_string(), "7".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.rate_limit.requests_per_second, c.rate_limit.burst),
+            (0, 7)
+        );
+        let bad = octodb_catalog::config::load_config_from::<AdminConfig>(
+            None,
+            "OCTODB",
+            [("OCTODB_RATE_LIMIT__BURST".to_string(), "-1".to_string())],
+        );
+        assert!(bad.is_err());
     }
 }

@@ -157,6 +157,7 @@ impl Caller {
             target: Some(target),
             outcome: if ok { OUTCOME_SUCCESS } else { OUTCOME_FAILURE },
             request_id: Some(&self.request_id),
+            detail: None,
         }
     }
 }

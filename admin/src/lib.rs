@@ -9,8 +9,10 @@ mod error;
 mod extract;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
 mod pagination;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 
 use std::time::Duration;
@@ -42,11 +44,14 @@ pub struct AppState {
     /// This app's metrics (its own recorder: apps in one process share nothing).
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// Per-caller request rate limits (429 when exceeded).
+    pub limiter: ratelimit::RateLimiter,
 }
 
 impl AppState {
     /// State for `catalog`, starting the job queue on `tracker` (stopped by `shutdown`); it
-    /// resumes the catalog's unfinished jobs. Fails only on an invalid Redis URL.
+    /// resumes the catalog's unfinished jobs. With Redis, also announces catalog changes
+    /// ([`notify`]). Fails only on an invalid Redis URL or rate limit setting.
     pub fn start(
         catalog: Catalog,
         config: &AdminConfig,
@@ -55,21 +60,26 @@ impl AppState {
     ) -> Result<Self, AdminError> {
         let backend = config.backend.admin();
         let metrics = Metrics::new();
+        // Before anything is spawned: a bad setting must not leave a running queue behind.
+        let limiter =
+            ratelimit::RateLimiter::new(&config.rate_limit, catalog.clone(), metrics.clone())?;
         let queue = jobs::start(
             catalog.clone(),
             backend.clone(),
             config.jobs.clone(),
             &config.redis,
             metrics.clone(),
-            shutdown,
+            shutdown.clone(),
             tracker,
         )?;
+        notify::start(catalog.clone(), &config.redis, shutdown, tracker)?;
         Ok(AppState {
             catalog,
             backend,
             queue,
             metrics,
             max_body_bytes: config.max_body_bytes,
+            limiter,
         })
     }
 
@@ -91,6 +101,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(problem::method_not_allowed)
         .fallback(problem::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limiter.clone(),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track_http,
@@ -134,7 +148,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin API listening");
     }
-    axum::serve(listener, router(state))
+    // Connect info: the rate limiter buckets anonymous requests by source address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(AdminError::Serve)?;

@@ -26,6 +26,9 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "octodb_admin_http_request_durat
 pub const JOBS_TOTAL: &str = "octodb_admin_jobs_total";
 /// Histogram: duration of one job attempt, in seconds, by `kind`.
 pub const JOB_DURATION_SECONDS: &str = "octodb_admin_job_duration_seconds";
+/// Counter: requests refused with 429 by the rate limiter, by `caller` ([`CALLER_KEY`] or
+/// [`CALLER_ADDRESS`]: which kind of bucket was empty).
+pub const RATE_LIMITED_REQUESTS_TOTAL: &str = "octodb_admin_rate_limited_requests_total";
 
 /// `route` label of requests no route matched (404 from the router).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -37,6 +40,10 @@ pub const OUTCOME_SUCCEEDED: &str = "succeeded";
 pub const OUTCOME_RETRIED: &str = "retried";
 /// The attempt failed and the job failed for good.
 pub const OUTCOME_FAILED: &str = "failed";
+/// `caller` label: an API key's bucket.
+pub const CALLER_KEY: &str = "key";
+/// `caller` label: a source address's bucket (requests without a valid key).
+pub const CALLER_ADDRESS: &str = "address";
 
 /// Histogram buckets, in seconds (HTTP handlers and job attempts: milliseconds to tens of seconds).
 const DURATION_BUCKETS: &[f64] = &[
@@ -96,6 +103,10 @@ impl Metrics {
                 Unit::Seconds,
                 "Duration of one job attempt by kind"
             );
+            describe_counter!(
+                RATE_LIMITED_REQUESTS_TOTAL,
+                "Requests refused by the rate limiter, by caller kind"
+            );
         });
         metrics
     }
@@ -122,6 +133,12 @@ impl Metrics {
             counter!(JOBS_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
             histogram!(JOB_DURATION_SECONDS, "kind" => kind).record(elapsed.as_secs_f64());
         });
+    }
+
+    /// Records one request refused by the rate limiter (`caller`: [`CALLER_KEY`] or
+    /// [`CALLER_ADDRESS`]).
+    pub fn rate_limited(&self, caller: &'static str) {
+        self.with(|| counter!(RATE_LIMITED_REQUESTS_TOTAL, "caller" => caller).increment(1));
     }
 
     /// The Prometheus text exposition of everything recorded so far.
@@ -175,6 +192,8 @@ mod tests {
             Duration::from_millis(40),
         );
         a.job_attempt("made up", OUTCOME_FAILED, Duration::from_millis(1));
+        a.rate_limited(CALLER_ADDRESS);
+        a.rate_limited(CALLER_ADDRESS);
         let text = a.render();
         assert!(
             text.contains(
@@ -194,6 +213,10 @@ mod tests {
         );
         assert!(
             text.contains("octodb_admin_job_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"octodb_admin_rate_limited_requests_total{caller="address"} 2"#),
             "{text}"
         );
         assert!(!b.render().contains(HTTP_REQUESTS_TOTAL));

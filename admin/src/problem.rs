@@ -11,6 +11,12 @@ use serde_json::json;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// MetaDB server errors that mean "cannot serve right now, retry" rather than a bug: too many
+/// connections (1040, 1203), shutting down (1053), connection killed (1927, MariaDB), lock wait
+/// timeout and deadlock (1205, 1213). A restart or failover of the MetaDB shows these before
+/// connections start failing outright.
+const UNAVAILABLE_SERVER_CODES: &[u16] = &[1040, 1053, 1203, 1205, 1213, 1927];
+
 /// An error answered as a problem document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -51,8 +57,13 @@ impl From<CatalogError> for ApiError {
             }
             CatalogError::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             CatalogError::NotFound(_) => Self::not_found(e.to_string()),
-            // Connection trouble (refused, reset, pool closed, timeouts): the MetaDB is down.
-            CatalogError::Mysql(m) if !matches!(m, mysql_async::Error::Server(_)) => {
+            // Connection trouble (refused, reset, pool closed, timeouts) or a server that cannot
+            // serve right now: the MetaDB is unavailable.
+            CatalogError::Mysql(m)
+                if !matches!(m, mysql_async::Error::Server(_))
+                    || e.server_code()
+                        .is_some_and(|c| UNAVAILABLE_SERVER_CODES.contains(&c)) =>
+            {
                 tracing::warn!(error = %e, kind = e.kind(), "catalog unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -110,6 +121,14 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::*;
 
+    fn server_error(code: u16) -> CatalogError {
+        CatalogError::Mysql(mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: "secret internals".to_string(),
+            state: "HY000".to_string(),
+        }))
+    }
+
     #[test]
     fn catalog_errors_map_to_statuses() {
         let cases = [
@@ -124,6 +143,10 @@ mod tests {
                 )),
                 503,
             ),
+            (server_error(1040), 503),
+            (server_error(1053), 503),
+            (server_error(1213), 503),
+            (server_error(1146), 500),
         ];
         for (e, status) in cases {
             let api = ApiError::from(e);

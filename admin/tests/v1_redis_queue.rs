@@ -234,3 +234,79 @@ async fn permanent_failure_leaves_a_dead_letter() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn retryable_failure_is_retried_through_the_stream_then_fails() -> Result<()> {
+    let prefix = format!("octodb:test:{}:jobs", suffix());
+    let mut fx = Fixture::new();
+    fx.config.redis.url = Some(redis_url());
+    fx.config.redis.stream_prefix = prefix.clone();
+    fx.config.redis.claim_idle_ms = 200;
+    fx.config.redis.block_ms = 100;
+    // Access denied on the backend: a MySQL error, retried until max_attempts.
+    fx.config.backend.admin_password = "not-the-password".to_string();
+    fx.config.jobs.max_attempts = 3;
+    let result = fx
+        .run(|fx| async move {
+            let server = Server::start(&fx.config).await?;
+            let catalog = fx.catalog().await?;
+            let op = fx.operator_key(&catalog).await?;
+            let name = fx.tenant_name("rq");
+            let r = server
+                .call(
+                    "POST",
+                    "/v1/tenants",
+                    Some(&op),
+                    Some(&format!(r#"{{"name":"{name}"}}"#)),
+                )
+                .await?;
+            ensure!(r.status == 202, "{r:?}");
+            let created = r.json()?;
+            let job = server
+                .wait_job(&op, created["job_id"].as_u64().context("job_id")?)
+                .await?;
+            ensure!(job["status"] == "failed" && job["attempts"] == 3, "{job}");
+            let error = job["error"].as_str().context("error")?.to_string();
+            ensure!(!error.is_empty(), "{job}");
+            let tenant = server
+                .call(
+                    "GET",
+                    &format!("/v1/tenants/{}", created["id"]),
+                    Some(&op),
+                    None,
+                )
+                .await?
+                .json()?;
+            ensure!(tenant["status"] == "failed", "{tenant}");
+            // All attempts ran from the one entry; the final failure left one dead letter.
+            let mut conn = redis_conn().await?;
+            let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(stream(&fx))
+                .query_async(&mut conn)
+                .await?;
+            let added: i64 =
+                redis::from_redis_value(info.get("entries-added").context("entries-added")?)?;
+            ensure!(added == 1, "{info:?}");
+            let dead: StreamRangeReply = conn.xrange_all(format!("{}:dead", stream(&fx))).await?;
+            ensure!(dead.ids.len() == 1, "{dead:?}");
+            let reason: String = dead.ids[0].get("reason").context("reason")?;
+            ensure!(reason == error, "{reason} != {error}");
+            ensure!(pending(&fx).await? == 0);
+            let metrics = server.call("GET", "/metrics", None, None).await?.body;
+            for line in [
+                r#"octodb_admin_jobs_total{kind="provision_tenant",outcome="retried"} 2"#,
+                r#"octodb_admin_jobs_total{kind="provision_tenant",outcome="failed"} 1"#,
+            ] {
+                ensure!(metrics.contains(line), "{line} not in:\n{metrics}");
+            }
+            catalog.disconnect().await?;
+            server.stop().await
+        })
+        .await;
+    let mut conn = redis_conn().await?;
+    let _: u64 = conn
+        .del(&[prefix.clone(), format!("{prefix}:dead")])
+        .await?;
+    result
+}

@@ -5,7 +5,7 @@ use mysql_async::{Row, Value};
 
 use crate::jobs::TS_FORMAT;
 use crate::sql::take;
-use crate::{Catalog, CatalogError};
+use crate::{Catalog, CatalogError, UtcTimestamp};
 
 /// Outcomes are a bounded vocabulary.
 pub const OUTCOME_SUCCESS: &str = "success";
@@ -21,6 +21,8 @@ pub struct NewAudit<'a> {
     pub target: Option<&'a str>,
     pub outcome: &'a str,
     pub request_id: Option<&'a str>,
+    /// Short free text (at most 255 characters kept), never secrets or statement text.
+    pub detail: Option<&'a str>,
 }
 
 /// A row read back.
@@ -34,6 +36,7 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub outcome: String,
     pub request_id: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// Which rows to list: ascending ids after `after`, at most `limit`.
@@ -42,6 +45,10 @@ pub struct AuditFilter {
     pub tenant_id: Option<u64>,
     pub action: Option<String>,
     pub actor: Option<u64>,
+    /// Only rows recorded at or after this instant (inclusive).
+    pub since: Option<UtcTimestamp>,
+    /// Only rows recorded before this instant (exclusive: consecutive windows do not overlap).
+    pub until: Option<UtcTimestamp>,
     pub after: Option<u64>,
     pub limit: u32,
 }
@@ -51,8 +58,8 @@ pub(crate) async fn insert_audit<Q: Queryable>(
     e: &NewAudit<'_>,
 ) -> Result<(), CatalogError> {
     q.exec_drop(
-        "INSERT INTO audit (actor, action, tenant_id, target, outcome, request_id) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (actor, action, tenant_id, target, outcome, request_id, detail) \
+         VALUES (?, ?, ?, ?, ?, ?, LEFT(?, 255))",
         (
             e.actor,
             e.action,
@@ -60,6 +67,7 @@ pub(crate) async fn insert_audit<Q: Queryable>(
             e.target,
             e.outcome,
             e.request_id,
+            e.detail,
         ),
     )
     .await?;
@@ -77,7 +85,7 @@ impl Catalog {
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, CatalogError> {
         let mut query = format!(
             "SELECT id, DATE_FORMAT(at, {TS_FORMAT}), actor, action, tenant_id, target, outcome, \
-             request_id FROM audit WHERE id > ?"
+             request_id, detail FROM audit WHERE id > ?"
         );
         let mut params: Vec<Value> = vec![f.after.unwrap_or(0).into()];
         if let Some(t) = f.tenant_id {
@@ -91,6 +99,16 @@ impl Catalog {
         if let Some(a) = f.actor {
             query.push_str(" AND actor = ?");
             params.push(a.into());
+        }
+        // Bound as UTC DATETIMEs; the sessions run in UTC, so they compare with the TIMESTAMP
+        // column as instants (and can use `ix_audit_at`).
+        if let Some(t) = f.since {
+            query.push_str(" AND at >= ?");
+            params.push(t.to_value());
+        }
+        if let Some(t) = f.until {
+            query.push_str(" AND at < ?");
+            params.push(t.to_value());
         }
         query.push_str(" ORDER BY id LIMIT ?");
         params.push(f.limit.into());
@@ -107,6 +125,7 @@ impl Catalog {
                     target: take(&mut r, 5, "audit.target")?,
                     outcome: take(&mut r, 6, "audit.outcome")?,
                     request_id: take(&mut r, 7, "audit.request_id")?,
+                    detail: take(&mut r, 8, "audit.detail")?,
                 })
             })
             .collect()

@@ -10,14 +10,18 @@ mod databases;
 mod deletion;
 mod error;
 mod follow;
+mod introspect;
 mod jobs;
 mod keys;
 mod migrations;
 mod names;
 mod onboard;
+mod pool;
 mod provision;
 mod sql;
 mod store;
+mod tenant_backend;
+mod timestamp;
 mod users;
 mod verifier;
 
@@ -26,14 +30,21 @@ pub use config::{load_config, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
 pub use databases::DatabaseChange;
 pub use error::CatalogError;
-pub use follow::TenantState;
+pub use follow::{CatalogNotice, TenantState, NOTICE_CHANNEL_PREFIX};
+pub use introspect::{
+    describe_database, ColumnInfo, DatabaseSchema, ForeignKeyInfo, IndexColumn, IndexInfo,
+    TableInfo,
+};
 pub use jobs::{Job, JobStatus, JobStep, NewJob};
 pub use keys::{ApiKey, KeyScope, NewApiKey};
 pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
 pub use onboard::TenantSummary;
+pub use pool::CHECKOUT_TIMEOUT;
 pub use provision::generate_password;
 pub use store::{
     BackendAdmin, Catalog, Login, NewTenant, Tenant, TenantStatus, DEFAULT_CATALOG_DB,
 };
+pub use tenant_backend::TenantBackend;
+pub use timestamp::{TimestampError, UtcTimestamp};
 pub use users::MAX_PASSWORD_LEN;
 pub use verifier::{native_password_verifier, verify_native_password};

@@ -137,6 +137,38 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         ],
     },
+    Migration {
+        version: 3,
+        name: "audit_at_index",
+        // `GET /v1/audit?since=&until=`: a time window is a range on `at` (InnoDB appends the
+        // primary key, so this is `(at, id)`). MySQL has no `ADD INDEX IF NOT EXISTS` (MariaDB
+        // has), so the re-run guard is a statement prepared from information_schema.
+        statements: &[
+            "SET @octodb_ddl = (SELECT IF(COUNT(*) = 0, \
+             'ALTER TABLE audit ADD INDEX ix_audit_at (at)', 'DO 0') \
+             FROM information_schema.statistics WHERE table_schema = DATABASE() \
+             AND table_name = 'audit' AND index_name = 'ix_audit_at')",
+            "PREPARE octodb_ddl FROM @octodb_ddl",
+            "EXECUTE octodb_ddl",
+            "DEALLOCATE PREPARE octodb_ddl",
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "audit_detail",
+        // A short free-text detail per audit row (the proxy's refusal code and reason, a
+        // suppression count), kept apart from the request id it used to borrow. Guarded like
+        // version 3, since MySQL has no `ADD COLUMN IF NOT EXISTS`.
+        statements: &[
+            "SET @octodb_ddl = (SELECT IF(COUNT(*) = 0, \
+             'ALTER TABLE audit ADD COLUMN detail VARCHAR(255) NULL', 'DO 0') \
+             FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name = 'audit' AND column_name = 'detail')",
+            "PREPARE octodb_ddl FROM @octodb_ddl",
+            "EXECUTE octodb_ddl",
+            "DEALLOCATE PREPARE octodb_ddl",
+        ],
+    },
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -9,6 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, Row};
 
 use crate::config::redact_url;
+use crate::pool::CatalogPool;
 use crate::sql::{self, take};
 use crate::{
     CatalogConfig, CatalogError, DatabaseName, PhysicalName, SecretKey, TenantName, UserName,
@@ -157,7 +158,8 @@ impl fmt::Debug for NewTenant {
 /// The MetaDB. Cheap to clone (a pool handle and the key).
 #[derive(Clone)]
 pub struct Catalog {
-    pub(crate) pool: Pool,
+    /// Checkouts bounded in time (see `pool.rs`): an unreachable MetaDB fails fast.
+    pub(crate) pool: CatalogPool,
     pub(crate) key: SecretKey,
     db: Arc<str>,
 }
@@ -178,11 +180,11 @@ impl Catalog {
         let (opts, db) = catalog_opts(cfg)?;
         migrate_with(&opts, &db).await?;
         // Sessions in UTC, so that formatted TIMESTAMPs are RFC 3339 UTC (session scope only).
-        let pool = Pool::new(
+        let pool = CatalogPool::new(Pool::new(
             OptsBuilder::from_opts(opts)
                 .db_name(Some(db.as_str()))
                 .init(vec!["SET time_zone = '+00:00'"]),
-        );
+        ));
         tracing::debug!(url = %redact_url(&cfg.url), "catalog connected");
         Ok(Catalog {
             pool,

@@ -150,7 +150,7 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         let (a, b) = tokio::join!(Catalog::migrate(&fx.cfg), Catalog::migrate(&fx.cfg));
         let mut applied = [a?, b?].concat();
         applied.sort();
-        ensure!(applied == vec![1, 2], "applied {applied:?}");
+        ensure!(applied == vec![1, 2, 3, 4], "applied {applied:?}");
         ensure!(Catalog::migrate(&fx.cfg).await?.is_empty());
 
         let catalog = Catalog::connect(&fx.cfg).await?;
@@ -175,7 +175,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         ensure!(
             rows == vec![
                 (1, "initial".to_string()),
-                (2, "api_keys_jobs_audit".to_string())
+                (2, "api_keys_jobs_audit".to_string()),
+                (3, "audit_at_index".to_string()),
+                (4, "audit_detail".to_string())
             ],
             "{rows:?}"
         );

@@ -1,8 +1,11 @@
 //! Proxy configuration: TOML with `OCTODB_*` environment overrides (for example
-//! `OCTODB_LISTEN=0.0.0.0:6033`, `OCTODB_CATALOG__URL=mysql://...`). Every field needs a
-//! restart to change.
+//! `OCTODB_LISTEN=0.0.0.0:6033`, `OCTODB_CATALOG__URL=mysql://...`,
+//! `OCTODB_REDIS__URL=redis://...`). Every field needs a restart to change.
+
+use std::fmt;
 
 use octodb_catalog::CatalogConfig;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 /// The proxy's settings.
@@ -26,11 +29,78 @@ pub struct ProxyConfig {
     pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
-    /// Milliseconds between two reads of the catalog version; open sessions follow catalog
-    /// changes (suspended tenants, dropped databases...) within about this delay.
+    /// Milliseconds between two reads of the catalog version without Redis notifications (no
+    /// `[redis] url`, or Redis unreachable): open sessions follow catalog changes (suspended
+    /// tenants, dropped databases...) within about this delay.
     pub catalog_poll_ms: u64,
+    /// Milliseconds between two reads of the catalog version while subscribed to Redis
+    /// notifications: a safety net for a lost message, so it can be long.
+    pub catalog_fallback_poll_ms: u64,
     /// Where the catalog (MetaDB) lives.
     pub catalog: CatalogConfig,
+    /// Catalog change notifications (`[redis]`).
+    pub redis: RedisConfig,
+    /// Sampling of auth failures and refusals into the catalog's audit log (`[audit]`).
+    pub audit: AuditConfig,
+}
+
+/// `[redis]`: where catalog changes are announced (published by the admin). Without a URL the
+/// proxy polls the catalog every `catalog_poll_ms`. Redis being down never stops the proxy:
+/// it polls quickly until it can subscribe again.
+///
+/// The section shares its environment variables (`OCTODB_REDIS__*`) with the admin's `[redis]`,
+/// so one environment can configure both: the admin's job-queue fields are accepted here and
+/// ignored.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]`; give it through the environment when it holds a
+    /// password. Env: `OCTODB_REDIS__URL`.
+    pub url: Option<String>,
+    /// The admin's (job stream name); unused by the proxy.
+    pub stream_prefix: IgnoredAny,
+    /// The admin's (job consumer group); unused by the proxy.
+    pub group: IgnoredAny,
+    /// The admin's (job claim timeout); unused by the proxy.
+    pub claim_idle_ms: IgnoredAny,
+    /// The admin's (job read timeout); unused by the proxy.
+    pub block_ms: IgnoredAny,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[audit]`: proxy-side auth failures and policy refusals are written to the catalog's audit
+/// log (actions `proxy.auth_failed`, `proxy.refused`), at most `max_per_window` entries per
+/// tenant (or per user name when the tenant is unknown) and action in each window of
+/// `window_secs`, then one entry saying how many were suppressed. Writes happen off the
+/// connection path through a queue of `queue` entries; when it is full, entries are dropped
+/// and counted (`octodb_proxy_audit_dropped_total`). Every event is counted in the metrics
+/// whatever the sampling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries per key and action per window; 0 writes none. Env: `OCTODB_AUDIT__MAX_PER_WINDOW`.
+    pub max_per_window: u32,
+    /// Length of a sampling window, in seconds. Env: `OCTODB_AUDIT__WINDOW_SECS`.
+    pub window_secs: u64,
+    /// Entries waiting to be written at most. Env: `OCTODB_AUDIT__QUEUE`.
+    pub queue: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_per_window: 10,
+            window_secs: 60,
+            queue: 256,
+        }
+    }
 }
 
 impl Default for ProxyConfig {
@@ -45,7 +115,10 @@ impl Default for ProxyConfig {
             decision_cache_bytes: 64 << 20,
             shutdown_grace_secs: 10,
             catalog_poll_ms: 250,
+            catalog_fallback_poll_ms: 5_000,
             catalog: CatalogConfig::default(),
+            redis: RedisConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -59,9 +132,89 @@ impl ProxyConfig {
         if self.catalog_poll_ms < 10 || self.catalog_poll_ms > 60_000 {
             return Err("catalog_poll_ms must be between 10 and 60000".into());
         }
+        if self.catalog_fallback_poll_ms < 10 || self.catalog_fallback_poll_ms > 600_000 {
+            return Err("catalog_fallback_poll_ms must be between 10 and 600000".into());
+        }
+        if let Some(url) = &self.redis.url {
+            // The message never shows the URL, which may hold a password.
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                return Err(format!("redis.url is not a Redis URL ({:?})", e.kind()));
+            }
+        }
+        if self.audit.window_secs == 0 || self.audit.window_secs > 86_400 {
+            return Err("audit.window_secs must be between 1 and 86400".into());
+        }
+        if self.audit.queue == 0 {
+            return Err("audit.queue must be at least 1".into());
+        }
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<ProxyConfig, octodb_catalog::ConfigError> {
+        octodb_catalog::config::load_config_from(
+            None,
+            "OCTODB",
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn the_admins_redis_settings_do_not_break_the_proxy() {
+        let c = match load(&[
+            ("OCTODB_REDIS__URL", "redis://:sesame@127.0.0.1:6379"),
+            ("OCTODB_REDIS__STREAM_PREFIX", "jobs"),
+            ("OCTODB_REDIS__GROUP", "g"),
+            ("OCTODB_REDIS__CLAIM_IDLE_MS", "100"),
+            ("OCTODB_REDIS__BLOCK_MS", "100"),
+            ("OCTODB_AUDIT__MAX_PER_WINDOW", "3"),
+        ]) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            c.redis.url.as_deref(),
+            Some("redis://:sesame@127.0.0.1:6379")
+        );
+        assert_eq!(c.audit.max_per_window, 3);
+        assert!(c.validate().is_ok());
+        assert!(!format!("{c:?}").contains("sesame"));
+        // Still strict about names nobody knows.
+        assert!(load(&[("OCTODB_REDIS__URLL", "redis://x")]).is_err());
+    }
+
+    #[test]
+    fn validation() {
+        let ok = ProxyConfig::default();
+        assert!(ok.validate().is_ok());
+        let bad_url = ProxyConfig {
+            redis: RedisConfig {
+                url: Some("http://:sesame@x".into()),
+                ..RedisConfig::default()
+            },
+            ..ProxyConfig::default()
+        };
+        let e = bad_url.validate().err().unwrap_or_default();
+        assert!(e.contains("redis.url") && !e.contains("sesame"), "{e}");
+        let bad_window = ProxyConfig {
+            audit: AuditConfig {
+                window_secs: 0,
+                ..AuditConfig::default()
+            },
+            ..ProxyConfig::default()
+        };
+        assert!(bad_window.validate().is_err());
+        let bad_fallback = ProxyConfig {
+            catalog_fallback_poll_ms: 0,
+            ..ProxyConfig::default()
+        };
+        assert!(bad_fallback.validate().is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Following the catalog: a watcher polls the catalog version and, when it moves, publishes the
-//! current state of every tenant with open sessions on a `watch` channel per tenant. Sessions
+//! Following the catalog: a watcher reads the catalog version (when Redis announces a new one,
+//! and on a timer) and, when it moved, publishes the current state of every tenant with open
+//! sessions on a `watch` channel per tenant. Sessions
 //! close when their tenant is suspended or deleted (or their user is), and reload their name
 //! mapping when its version moves. Only what changed is applied; nothing is reloaded wholesale.
 //!
@@ -154,25 +155,84 @@ fn eviction(state: &Published, user: &str) -> Option<Eviction> {
     None
 }
 
-/// Polls the catalog version every `every` until `shutdown`; publishes tenant states when it
-/// moves.
+/// What drives the watcher besides its timer: notices heard on Redis (see `crate::notify`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notices {
+    /// Subscribed right now: the timer may use the slow fallback interval.
+    pub subscribed: bool,
+    /// The newest catalog version announced (0: none yet).
+    pub announced: u64,
+    /// Bumped to ask for a read now whatever was announced (after (re)subscribing: changes
+    /// made while unsubscribed were announced to nobody).
+    pub nudges: u64,
+}
+
+/// How often the watcher reads the catalog version on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    /// Without notices (no Redis, Redis unreachable) and after a failed read.
+    pub poll: Duration,
+    /// While subscribed: only a safety net for a lost notice.
+    pub fallback: Duration,
+}
+
+/// Reads the catalog version when a notice announces a version not yet read, and on a timer
+/// (every `poll`, or every `fallback` while subscribed); publishes tenant states when it moved.
+/// Runs until `shutdown`. Each read goes through [`poll_once`]: notices and timer apply
+/// changes the same way.
 pub async fn watch_catalog(
     catalog: Catalog,
     followers: Arc<Followers>,
-    every: Duration,
+    every: Intervals,
+    mut notices: Option<watch::Receiver<Notices>>,
     shutdown: CancellationToken,
 ) {
     let mut seen: Option<u64> = None;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed = false;
+    let mut nudges = 0;
     loop {
+        let subscribed = notices.as_ref().is_some_and(|n| n.borrow().subscribed);
+        let wait = if subscribed && !failed {
+            every.fallback
+        } else {
+            every.poll
+        };
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
+            notice = next_notice(&mut notices) => {
+                let Some(n) = notice else { continue };
+                let nudged = n.nudges != nudges;
+                nudges = n.nudges;
+                if !nudged && seen.is_some_and(|v| v >= n.announced) {
+                    continue;
+                }
+                crate::metrics::catalog_notice_applied();
+            }
             _ = shutdown.cancelled() => return,
         }
         match poll_once(&catalog, &followers, seen).await {
-            Ok(v) => seen = Some(v),
-            Err(e) => warn!(error = %e, "following the catalog failed; retrying"),
+            Ok(v) => {
+                seen = Some(v);
+                failed = false;
+            }
+            Err(e) => {
+                failed = true;
+                warn!(error = %e, "following the catalog failed; retrying");
+            }
+        }
+    }
+}
+
+/// The next change of `notices`; pending forever once there is no sender (or no channel).
+async fn next_notice(notices: &mut Option<watch::Receiver<Notices>>) -> Option<Notices> {
+    let Some(rx) = notices else {
+        return std::future::pending().await;
+    };
+    match rx.changed().await {
+        Ok(()) => Some(*rx.borrow_and_update()),
+        Err(_) => {
+            *notices = None;
+            None
         }
     }
 }

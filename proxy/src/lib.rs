@@ -1,12 +1,14 @@
 //! The OctoDB proxy: a MySQL front end that authenticates tenants against the catalog, checks
 //! every statement with the policy, and runs it on the tenant's own backend connections.
 
+pub mod audit;
 pub mod backend;
 pub mod cache;
 pub mod config;
 pub mod error;
 pub mod follow;
 pub mod metrics;
+pub mod notify;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -7,7 +7,8 @@ use octodb_policy::StatementKind;
 pub const CONNECTIONS_TOTAL: &str = "octodb_proxy_connections_total";
 /// Client connections currently open.
 pub const CONNECTIONS_OPEN: &str = "octodb_proxy_connections_open";
-/// Failed authentications (unknown user, wrong password, tenant not ready).
+/// Failed authentications, by `reason`: `unknown_user`, `bad_password`, `tenant_not_ready`,
+/// `foreign_database` (a database not the tenant's asked for at login).
 pub const AUTH_FAILURES_TOTAL: &str = "octodb_proxy_auth_failures_total";
 /// Commands received, by command byte name.
 pub const COMMANDS_TOTAL: &str = "octodb_proxy_commands_total";
@@ -17,6 +18,21 @@ pub const STATEMENTS_TOTAL: &str = "octodb_proxy_statements_total";
 pub const REFUSALS_TOTAL: &str = "octodb_proxy_refusals_total";
 /// Backend checkouts that failed or connections lost.
 pub const BACKEND_ERRORS_TOTAL: &str = "octodb_proxy_backend_errors_total";
+/// Audit entries written for proxy events, by `action` (`proxy.auth_failed`, `proxy.refused`,
+/// including the entries that report suppressed events).
+pub const AUDIT_WRITTEN_TOTAL: &str = "octodb_proxy_audit_written_total";
+/// Proxy events not written to the audit log because their key was over its sampling limit,
+/// by `action` (they are still counted in their own metric, and reported in a summary entry).
+pub const AUDIT_SUPPRESSED_TOTAL: &str = "octodb_proxy_audit_suppressed_total";
+/// Audit entries lost, by `reason`: `queue_full` (the writer fell behind), `write_failed`
+/// (the catalog refused or was unreachable) or `stopped` (recorded after the writer ended).
+pub const AUDIT_DROPPED_TOTAL: &str = "octodb_proxy_audit_dropped_total";
+/// Catalog change notices heard on Redis.
+pub const CATALOG_NOTICES_TOTAL: &str = "octodb_proxy_catalog_notices_total";
+/// Catalog reads triggered by a notice (the rest are timer polls).
+pub const CATALOG_NOTICE_READS_TOTAL: &str = "octodb_proxy_catalog_notice_reads_total";
+/// 1 while subscribed to catalog notices on Redis, 0 while following by polling only.
+pub const CATALOG_SUBSCRIBED: &str = "octodb_proxy_catalog_subscribed";
 
 pub fn connection_opened() {
     metrics::counter!(CONNECTIONS_TOTAL).increment(1);
@@ -27,8 +43,8 @@ pub fn connection_closed() {
     metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
 }
 
-pub fn auth_failure() {
-    metrics::counter!(AUTH_FAILURES_TOTAL).increment(1);
+pub fn auth_failure(reason: &'static str) {
+    metrics::counter!(AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
 }
 
 pub fn command(cmd: u8) {
@@ -73,4 +89,28 @@ pub fn refusal(code: u16) {
 
 pub fn backend_error() {
     metrics::counter!(BACKEND_ERRORS_TOTAL).increment(1);
+}
+
+pub fn audit_written(action: &'static str) {
+    metrics::counter!(AUDIT_WRITTEN_TOTAL, "action" => action).increment(1);
+}
+
+pub fn audit_suppressed(action: &'static str) {
+    metrics::counter!(AUDIT_SUPPRESSED_TOTAL, "action" => action).increment(1);
+}
+
+pub fn audit_dropped(reason: &'static str) {
+    metrics::counter!(AUDIT_DROPPED_TOTAL, "reason" => reason).increment(1);
+}
+
+pub fn catalog_notice() {
+    metrics::counter!(CATALOG_NOTICES_TOTAL).increment(1);
+}
+
+pub fn catalog_notice_applied() {
+    metrics::counter!(CATALOG_NOTICE_READS_TOTAL).increment(1);
+}
+
+pub fn catalog_subscribed(on: bool) {
+    metrics::gauge!(CATALOG_SUBSCRIBED).set(if on { 1.0 } else { 0.0 });
 }

@@ -2,7 +2,7 @@
 //! drains sessions for a grace period and closes the backend pools.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::audit::{AuditSampler, AuditWriter};
 use crate::backend::Backends;
 use crate::config::ProxyConfig;
-use crate::follow::Followers;
+use crate::follow::{Followers, Intervals, Notices};
 use crate::metrics;
 
 /// What every session shares.
@@ -25,6 +26,10 @@ pub struct Shared {
     pub decisions: crate::cache::DecisionCache,
     /// Tenants with open sessions, told about catalog changes.
     pub followers: Arc<Followers>,
+    /// Auth failures and refusals, sampled into the audit log.
+    pub audit: AuditSampler,
+    /// Taken (and run) by `serve`.
+    audit_writer: Mutex<Option<AuditWriter>>,
     pub server_version: String,
     next_connection_id: AtomicU32,
 }
@@ -82,9 +87,12 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         Duration::from_secs(config.pool_wait_secs),
     );
     let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
+    let (audit, audit_writer) = AuditSampler::new(&config.audit);
     Ok(Arc::new(Shared {
         decisions,
         followers: Arc::new(Followers::default()),
+        audit,
+        audit_writer: Mutex::new(audit_writer),
         config,
         catalog,
         backends,
@@ -107,12 +115,9 @@ pub async fn run(
 /// The accept loop over prepared shared state.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
-    tracker.spawn(crate::follow::watch_catalog(
-        shared.catalog.clone(),
-        shared.followers.clone(),
-        Duration::from_millis(shared.config.catalog_poll_ms),
-        shutdown.clone(),
-    ));
+    follow_catalog(&shared, &tracker, &shutdown);
+    let audit_stop = CancellationToken::new();
+    let audit_writer = start_audit_writer(&shared, &audit_stop);
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, version = %shared.server_version, "OctoDB proxy listening");
     }
@@ -138,8 +143,62 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         warn!("sessions still open after the shutdown grace period");
     }
+    // After the sessions, so that their last events are written too.
+    audit_stop.cancel();
+    if let Some(writer) = audit_writer {
+        if tokio::time::timeout(grace, writer).await.is_err() {
+            warn!("proxy audit entries still unwritten after the shutdown grace period");
+        }
+    }
     shared.backends.close().await;
     info!("OctoDB proxy stopped");
+}
+
+/// Starts following the catalog: the watcher, and the Redis subscriber feeding it notices
+/// when `[redis] url` is set.
+fn follow_catalog(shared: &Shared, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let config = &shared.config;
+    let every = Intervals {
+        poll: Duration::from_millis(config.catalog_poll_ms),
+        fallback: Duration::from_millis(config.catalog_fallback_poll_ms),
+    };
+    let client = config.redis.url.as_deref().and_then(|url| {
+        redis::Client::open(url)
+            .map_err(|e| warn!(kind = ?e.kind(), "redis.url unusable; polling the catalog"))
+            .ok()
+    });
+    let notices = client.map(|client| {
+        let (tx, rx) = tokio::sync::watch::channel(Notices::default());
+        tracker.spawn(crate::notify::listen(
+            client,
+            shared.catalog.notice_channel(),
+            tx,
+            shutdown.clone(),
+        ));
+        rx
+    });
+    tracker.spawn(crate::follow::watch_catalog(
+        shared.catalog.clone(),
+        shared.followers.clone(),
+        every,
+        notices,
+        shutdown.clone(),
+    ));
+}
+
+/// Runs the audit writer until `stop` (it then flushes); `None` when sampling is off or
+/// `serve` already took it.
+fn start_audit_writer(
+    shared: &Shared,
+    stop: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let writer = match shared.audit_writer.lock() {
+        Ok(mut w) => w.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    }?;
+    Some(tokio::spawn(
+        writer.run(shared.catalog.clone(), stop.clone()),
+    ))
 }
 
 async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {

@@ -192,6 +192,16 @@ impl TestEnv {
         Ok(Conn::new(Opts::from(self.opts(t))).await?)
     }
 
+    /// Stops the proxy (sessions drained, background writers flushed) but keeps the catalog
+    /// and the tenants, so a test can read what the proxy wrote on its way out.
+    pub async fn stop_proxy(&self) {
+        self.shutdown.cancel();
+        // Not awaiting the handle: `cleanup` does, and a handle is awaited only once.
+        while !self.server.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stops the proxy and drops the catalog, the tenants' databases and backend users.
     pub async fn cleanup(self) -> Result<()> {
         self.shutdown.cancel();

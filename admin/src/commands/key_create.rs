@@ -57,6 +57,7 @@ async fn create(
             target: Some(&target),
             outcome: OUTCOME_SUCCESS,
             request_id: None,
+            detail: None,
         })
         .await?;
     Ok(KeyCreated {

@@ -5,6 +5,7 @@
 
 pub mod database_job;
 pub mod delete_tenant;
+mod fault;
 pub mod provision_tenant;
 mod queue;
 mod redis_queue;
@@ -17,6 +18,7 @@ use octodb_catalog::{BackendAdmin, Catalog, CatalogError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use fault::ENV_VAR as FAULT_ENV_VAR;
 pub use redis_queue::QueueError;
 
 use crate::config::{JobsConfig, RedisConfig};
@@ -55,7 +57,8 @@ impl JobQueue {
 
 /// Starts the dispatcher (Redis Streams when `redis.url` is set) on `tracker`; it stops when
 /// `shutdown` is cancelled. It resumes the catalog's unfinished jobs. Attempts are counted and
-/// timed in `metrics`. Fails only on an invalid Redis URL.
+/// timed in `metrics`. Fails only on an invalid Redis URL or an invalid test fault
+/// ([`FAULT_ENV_VAR`]).
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     catalog: Catalog,
@@ -66,6 +69,7 @@ pub fn start(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<JobQueue, QueueError> {
+    fault::init().map_err(QueueError::Fault)?;
     let ctx = Arc::new(runner::Ctx {
         catalog,
         backend,
@@ -88,13 +92,19 @@ pub enum JobError {
     Payload(String),
     #[error("unknown job kind {0:?}")]
     UnknownKind(String),
+    /// Injected by the test-only fault hook ([`FAULT_ENV_VAR`]); retryable, like MySQL trouble.
+    #[error("fault: {0}")]
+    Fault(String),
 }
 
 impl JobError {
     /// Worth another attempt: MySQL trouble (server down, deadlock, lock wait...). Invalid input,
     /// conflicts and unknown kinds fail at once.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, JobError::Catalog(CatalogError::Mysql(_)))
+        matches!(
+            self,
+            JobError::Catalog(CatalogError::Mysql(_)) | JobError::Fault(_)
+        )
     }
 
     pub fn kind(&self) -> &'static str {
@@ -102,6 +112,7 @@ impl JobError {
             JobError::Catalog(e) => e.kind(),
             JobError::Payload(_) => "payload",
             JobError::UnknownKind(_) => "unknown_kind",
+            JobError::Fault(_) => "fault",
         }
     }
 }

@@ -6,13 +6,11 @@
 //! steps recorded as succeeded and re-runs the others: a crash anywhere converges to exactly one
 //! backend user and one physical database per logical database.
 
-use std::collections::HashSet;
-
-use octodb_catalog::{DatabaseName, Job, NewAudit, TenantStatus, OUTCOME_FAILURE, OUTCOME_SUCCESS};
+use octodb_catalog::{DatabaseName, Job, TenantStatus};
 use serde::{Deserialize, Serialize};
 
 use super::runner::Ctx;
-use super::JobError;
+use super::{steps, JobError};
 
 pub const KIND: &str = "provision_tenant";
 
@@ -78,48 +76,24 @@ impl Step {
 }
 
 pub(crate) async fn run(ctx: &Ctx, job: &Job) -> Result<(), JobError> {
-    let tenant_id = job
-        .tenant_id
-        .ok_or_else(|| JobError::Payload("the job names no tenant".to_string()))?;
+    let tenant_id = steps::tenant_id(job)?;
     let payload: Payload =
         serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
-    let done: HashSet<&str> = job
-        .steps
-        .iter()
-        .filter(|s| s.status == "succeeded")
-        .map(|s| s.step.as_str())
-        .collect();
-    let steps = std::iter::once(Step::BackendUser)
+    let progress = steps::done(job);
+    let plan = std::iter::once(Step::BackendUser)
         .chain(payload.databases.into_iter().map(Step::Database))
         .chain(std::iter::once(Step::Ready));
-    for step in steps {
+    for step in plan {
         let name = step.name();
-        if done.contains(name.as_str()) {
-            continue;
-        }
-        ctx.catalog
-            .record_step(job.id, &name, "running", None)
-            .await?;
-        let result = step.execute(ctx, tenant_id).await;
-        let (status, detail, outcome) = match &result {
-            Ok(detail) => ("succeeded", detail.clone(), OUTCOME_SUCCESS),
-            Err(e) => ("failed", e.to_string(), OUTCOME_FAILURE),
-        };
-        ctx.catalog
-            .record_step(job.id, &name, status, Some(&detail))
-            .await?;
-        let target = format!("job/{}/{name}", job.id);
-        ctx.catalog
-            .audit(&NewAudit {
-                actor: job.created_by,
-                action: step.action(),
-                tenant_id: Some(tenant_id),
-                target: Some(&target),
-                outcome,
-                request_id: job.request_id.as_deref(),
-            })
-            .await?;
-        result?;
+        steps::run(
+            ctx,
+            job,
+            &progress,
+            &name,
+            step.action(),
+            step.execute(ctx, tenant_id),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -46,6 +46,9 @@ pub enum QueueError {
     Redis(#[from] RedisError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The test-only fault hook's variable is set to something unparseable.
+    #[error("test fault hook: {0}")]
+    Fault(String),
 }
 
 /// Adds job ids to the stream. Cheap to clone.
@@ -119,8 +122,8 @@ struct Worker {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
-    /// Entries this process is working on (never run twice at once here).
-    in_flight: Mutex<HashSet<String>>,
+    /// Jobs this process is working on (never run twice at once here).
+    in_flight: Mutex<HashSet<u64>>,
 }
 
 /// Starts the consumer on `tracker`; it stops when `shutdown` is cancelled. Fails only on an
@@ -290,25 +293,35 @@ async fn read_new(
     Ok(())
 }
 
-/// Runs each entry in its own task, one slot each.
+/// Runs each entry in its own task, one slot each. An entry whose job already runs here (the
+/// same entry claimed again, or a second entry of that job re-added after Redis lost the
+/// stream) is left pending: it is claimed again once idle, and acked then if the job is finished.
+/// One job never runs twice at once in one process.
 async fn dispatch(w: &Arc<Worker>, entries: Vec<StreamId>) {
     for entry in entries {
-        if !w
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.id.clone())
-        {
-            continue; // already running here
+        let id = job_id(&entry);
+        if let Some(id) = id {
+            let fresh = w
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id);
+            if !fresh {
+                tracing::debug!(entry = %entry.id, job_id = id, "job already running here");
+                continue;
+            }
         }
         let permit = tokio::select! {
-            _ = w.shutdown.cancelled() => return,
-            p = w.slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
+            _ = w.shutdown.cancelled() => None,
+            p = w.slots.clone().acquire_owned() => p.ok(),
         };
-        w.tracker.spawn(run_entry(w.clone(), entry, permit));
+        let Some(permit) = permit else {
+            if let Some(id) = id {
+                forget(w, id);
+            }
+            return;
+        };
+        w.tracker.spawn(run_entry(w.clone(), entry, id, permit));
     }
 }
 
@@ -316,13 +329,17 @@ fn job_id(entry: &StreamId) -> Option<u64> {
     entry.get::<u64>(JOB_ID_FIELD)
 }
 
-/// Attempts the entry's job until a final outcome (then acks it) or shutdown (then leaves it
-/// pending, to be claimed after the timeout).
-async fn run_entry(w: Arc<Worker>, entry: StreamId, _permit: OwnedSemaphorePermit) {
-    let Some(id) = job_id(&entry) else {
+/// Attempts the entry's job (`id`, read from the entry) until a final outcome (then acks it) or
+/// shutdown (then leaves it pending, to be claimed after the timeout).
+async fn run_entry(
+    w: Arc<Worker>,
+    entry: StreamId,
+    id: Option<u64>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let Some(id) = id else {
         tracing::warn!(entry = %entry.id, "stream entry without a job id; dropped");
         ack(&w, &entry.id).await;
-        forget(&w, &entry.id);
         return;
     };
     loop {
@@ -353,14 +370,14 @@ async fn run_entry(w: Arc<Worker>, entry: StreamId, _permit: OwnedSemaphorePermi
             }
         }
     }
-    forget(&w, &entry.id);
+    forget(&w, id);
 }
 
-fn forget(w: &Worker, entry: &str) {
+fn forget(w: &Worker, job_id: u64) {
     w.in_flight
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .remove(entry);
+        .remove(&job_id);
 }
 
 /// Runs `work` while re-claiming `entry` for this consumer every third of the claim timeout, so

@@ -105,6 +105,7 @@ async fn fail(ctx: &Ctx, job: &Job, message: &str) -> Result<(), JobError> {
             target: Some(&target),
             outcome: OUTCOME_FAILURE,
             request_id: job.request_id.as_deref(),
+            detail: None,
         })
         .await?;
     Ok(())

@@ -42,6 +42,7 @@ pub async fn create_key(
             OUTCOME_FAILURE
         },
         request_id: Some(&caller.request_id),
+        detail: None,
     };
     state.audit(&audit).await;
     let created = created?;

@@ -10,8 +10,13 @@ pub mod jobs_get;
 pub mod keys_create;
 pub mod metrics;
 pub mod openapi;
+mod query_exec;
+pub mod query_post;
+mod query_values;
 pub mod readyz;
+pub mod schema_get;
 pub mod tenant_audit_list;
+mod tenant_database;
 pub mod tenants_create;
 pub mod tenants_delete;
 pub mod tenants_get;
@@ -91,6 +96,14 @@ pub fn table() -> Vec<Route> {
         delete(
             "/v1/tenants/{id}/databases/{db}",
             databases_drop::drop_database,
+        ),
+        get(
+            "/v1/tenants/{id}/databases/{db}/schema",
+            schema_get::get_schema,
+        ),
+        post(
+            "/v1/tenants/{id}/databases/{db}/query",
+            query_post::run_query,
         ),
         get(
             "/v1/tenants/{id}/audit",

@@ -1,5 +1,5 @@
-//! `GET /v1/tenants/{id}/audit?action=&actor=&limit=&after=` (operator, or a key of that
-//! tenant): the tenant's audit rows, oldest first.
+//! `GET /v1/tenants/{id}/audit?action=&actor=&since=&until=&limit=&after=` (operator, or a key
+//! of that tenant): the tenant's audit rows, oldest first (filters as in `GET /v1/audit`).
 
 use axum::extract::State;
 use axum::Json;

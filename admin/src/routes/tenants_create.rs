@@ -41,6 +41,7 @@ pub async fn create_tenant(
         target: Some(&target),
         outcome: OUTCOME_SUCCESS,
         request_id: Some(&caller.request_id),
+        detail: None,
     };
     let job = NewJob {
         kind: provision_tenant::KIND,

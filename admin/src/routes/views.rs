@@ -58,5 +58,6 @@ pub fn audit(a: &AuditEntry) -> Value {
         "target": a.target,
         "outcome": a.outcome,
         "request_id": a.request_id,
+        "detail": a.detail,
     })
 }

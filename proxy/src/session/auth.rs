@@ -7,6 +7,7 @@ use mysql_common::collations::{Collation, CollationId};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Identity, Session, BACKEND_COLLATION};
+use crate::audit::ProxyEvent;
 use crate::error::{codes, ClientError, SessionError};
 use crate::metrics;
 use crate::protocol::handshake::{self, ChangeUser, HandshakeResponse, NATIVE_PASSWORD};
@@ -83,6 +84,21 @@ where
     Ok(answer)
 }
 
+/// Counts a failed login and samples it into the audit log (`reason` is a fixed tag; the
+/// client's answer is never recorded).
+fn failed_login(
+    shared: &Shared,
+    tenant_id: Option<u64>,
+    user: &str,
+    code: u16,
+    reason: &'static str,
+) {
+    metrics::auth_failure(reason);
+    shared
+        .audit
+        .record(ProxyEvent::auth_failed(tenant_id, user, code, reason));
+}
+
 /// Looks the user up and checks the answer. Unknown users and wrong passwords get the same
 /// error, so the reply does not tell which names exist.
 async fn authenticate(
@@ -93,16 +109,29 @@ async fn authenticate(
 ) -> Result<Identity, SessionError> {
     let login = shared.catalog.login(user).await?;
     let Some(login) = login else {
-        metrics::auth_failure();
+        failed_login(shared, None, user, codes::ER_ACCESS_DENIED, "unknown_user");
         return Err(SessionError::AuthFailed(user.to_string()));
     };
+    let tenant = Some(login.tenant_id);
     if !octodb_catalog::verify_native_password(scramble, response, &login.verifier) {
-        metrics::auth_failure();
+        failed_login(
+            shared,
+            tenant,
+            user,
+            codes::ER_ACCESS_DENIED,
+            "bad_password",
+        );
         return Err(SessionError::AuthFailed(user.to_string()));
     }
     if login.tenant_status != octodb_catalog::TenantStatus::Ready {
         // Only after the password checked out, so this tells nothing to a stranger.
-        metrics::auth_failure();
+        failed_login(
+            shared,
+            tenant,
+            user,
+            codes::ER_ACCESS_DENIED,
+            "tenant_not_ready",
+        );
         return Err(SessionError::Refused(ClientError::new(
             codes::ER_ACCESS_DENIED,
             "28000",
@@ -115,10 +144,13 @@ async fn authenticate(
     Ok(Identity::new(login))
 }
 
-fn check_database(id: &Identity, db: Option<&str>) -> Result<(), ClientError> {
+/// Refuses a login that asks for a database that is not the tenant's (a failed login).
+fn check_database(shared: &Shared, id: &Identity, db: Option<&str>) -> Result<(), ClientError> {
     match db {
         Some(db) if id.mapping.physical(db).is_none() => {
             let r = octodb_policy::Refusal::database(&id.login.username, db);
+            let (tenant, user) = (Some(id.login.tenant_id), &id.login.username);
+            failed_login(shared, tenant, user, r.code, "foreign_database");
             Err(ClientError::new(r.code, r.sqlstate, r.message))
         }
         _ => Ok(()),
@@ -162,8 +194,8 @@ where
     .await?;
     let id = authenticate(shared, &resp.user, &scramble, &answer).await?;
     let collation = u16::from(resp.collation);
-    let checks =
-        check_collation(collation).and_then(|_| check_database(&id, resp.database.as_deref()));
+    let checks = check_collation(collation)
+        .and_then(|_| check_database(shared, &id, resp.database.as_deref()));
     if let Err(ce) = checks {
         metrics::refusal(ce.code);
         return Err(SessionError::Refused(ce));
@@ -220,8 +252,8 @@ where
         .await?;
         let id = authenticate(&self.shared, &req.user, &self.scramble, &answer).await?;
         let collation = req.collation.unwrap_or(self.collation);
-        if let Err(ce) =
-            check_collation(collation).and_then(|_| check_database(&id, req.database.as_deref()))
+        if let Err(ce) = check_collation(collation)
+            .and_then(|_| check_database(&self.shared, &id, req.database.as_deref()))
         {
             return Err(SessionError::Refused(ce));
         }

@@ -63,7 +63,7 @@ where
                     ))
                     .await;
             }
-            Err(r) => return self.refusal(r.clone()).await,
+            Err(r) => return self.policy_refusal(sql, r.clone()).await,
         };
         if self.stmts.len() >= MAX_STATEMENTS {
             return self

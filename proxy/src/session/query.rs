@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::results::{self, Done, StreamError};
 use super::Session;
+use crate::audit::ProxyEvent;
 use crate::error::{ClientError, SessionError};
 use crate::metrics;
 use crate::protocol::wire;
@@ -24,7 +25,7 @@ where
         };
         let decision = self.decide(sql, false);
         match &*decision {
-            Err(r) => self.refusal(r.clone()).await,
+            Err(r) => self.policy_refusal(sql, r.clone()).await,
             Ok(Decision::Local(Local::Use(db))) => {
                 self.current_db = Some(db.clone());
                 self.ok().await
@@ -34,6 +35,23 @@ where
             }
             Ok(Decision::Forward(f)) => self.forward_text(f).await,
         }
+    }
+
+    /// Answers a statement the policy refused: counted (by `refusal`), sampled into the audit
+    /// log with its first keyword (never its text), then the error.
+    pub(super) async fn policy_refusal(
+        &mut self,
+        sql: &str,
+        r: Refusal,
+    ) -> Result<(), SessionError> {
+        let login = &self.id.login;
+        self.shared.audit.record(ProxyEvent::refused(
+            login.tenant_id,
+            &login.username,
+            r.code,
+            sql,
+        ));
+        self.refusal(r).await
     }
 
     /// Runs a statement with the text protocol and streams its result.
@@ -119,7 +137,7 @@ where
             Ok(Decision::Local(_)) => {
                 return self.refusal(Refusal::not_allowed("COM_FIELD_LIST")).await;
             }
-            Err(r) => return self.refusal(r.clone()).await,
+            Err(r) => return self.policy_refusal(&sql, r.clone()).await,
         };
         if let Err(ce) = self.ensure_backend().await {
             return self.error(ce).await;

@@ -26,7 +26,7 @@ mod users;
 mod verifier;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS};
-pub use config::{load_config, CatalogConfig, ConfigError};
+pub use config::{load_config, load_config_from, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
 pub use databases::DatabaseChange;
 pub use error::CatalogError;

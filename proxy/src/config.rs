@@ -158,6 +158,17 @@ impl ProxyConfig {
 mod tests {
     use super::*;
 
+    /// The example shipped in `deploy/` stays loadable: every field in it exists.
+    #[test]
+    fn example_config_loads() -> Result<(), octodb_catalog::ConfigError> {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/octodb.example.toml");
+        let cfg: ProxyConfig = octodb_catalog::load_config_from(Some(&path), "octodb", Vec::new())?;
+        assert_eq!(cfg.catalog_fallback_poll_ms, 5000);
+        assert_eq!(cfg.audit.max_per_window, 10);
+        Ok(())
+    }
+
     fn load(vars: &[(&str, &str)]) -> Result<ProxyConfig, octodb_catalog::ConfigError> {
         octodb_catalog::config::load_config_from(
             None,

@@ -8,7 +8,8 @@ deploy/ensure-services.sh
 mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -N -e "
   SELECT CONCAT('DROP DATABASE IF EXISTS \`', SCHEMA_NAME, '\`;')
   FROM information_schema.SCHEMATA s
-  WHERE (s.SCHEMA_NAME LIKE 'octodb\_it\_%' OR s.SCHEMA_NAME LIKE 't\_it%\_\_%')
+  WHERE (s.SCHEMA_NAME LIKE 'octodb\_it\_%' OR s.SCHEMA_NAME LIKE 't\_it%\_\_%'
+         OR s.SCHEMA_NAME LIKE 'octodb\_ws\_%')
     AND NOT EXISTS (SELECT 1 FROM information_schema.TABLES t
                     WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME
                       AND t.CREATE_TIME > NOW() - INTERVAL 1 HOUR)" \

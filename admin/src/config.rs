@@ -29,6 +29,8 @@ pub struct AdminConfig {
     /// Per-caller request rate limits (`[rate_limit]`; env `OCTODB_RATE_LIMIT__REQUESTS_PER_SECOND`,
     /// `OCTODB_RATE_LIMIT__BURST`).
     pub rate_limit: RateLimitConfig,
+    /// Tenant webhook deliveries (`[webhooks]`; env `OCTODB_WEBHOOKS__MAX_ATTEMPTS`, ...).
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for AdminConfig {
@@ -41,6 +43,45 @@ impl Default for AdminConfig {
             jobs: JobsConfig::default(),
             redis: RedisConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            webhooks: WebhooksConfig::default(),
+        }
+    }
+}
+
+/// `[webhooks]`: how events are delivered to tenants' webhook URLs (signed JSON POSTs). A
+/// delivery that does not get a 2xx answer is retried with exponential backoff and jitter, then
+/// marked failed with its last error. Pending deliveries are kept in the catalog and resume at
+/// start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Attempts per delivery before it is marked failed (at least 1).
+    /// Env: `OCTODB_WEBHOOKS__MAX_ATTEMPTS`.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles with each attempt (a random 50-100% of it is used).
+    /// Env: `OCTODB_WEBHOOKS__BACKOFF_BASE_MS`.
+    pub backoff_base_ms: u64,
+    /// Longest delay between two attempts. Env: `OCTODB_WEBHOOKS__BACKOFF_MAX_MS`.
+    pub backoff_max_ms: u64,
+    /// Time allowed for one attempt: connect, send, and the receiver's answer (at least 1).
+    /// Env: `OCTODB_WEBHOOKS__TIMEOUT_MS`.
+    pub timeout_ms: u64,
+    /// Whether webhook URLs may point at loopback, private, link-local (cloud metadata),
+    /// shared or otherwise non-public addresses. Off by default: a tenant-supplied URL must not
+    /// reach the operator's own network. Checked when the URL is set and again on every attempt,
+    /// against the addresses the host resolves to. Env: `OCTODB_WEBHOOKS__ALLOW_PRIVATE`.
+    pub allow_private: bool,
+}
+
+impl Default for WebhooksConfig {
+    /// About an hour of retries in all (1 s doubling up to 10 min, 10 attempts).
+    fn default() -> Self {
+        WebhooksConfig {
+            max_attempts: 10,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 600_000,
+            timeout_ms: 5_000,
+            allow_private: false,
         }
     }
 }
@@ -226,6 +267,38 @@ mod tests {
             (c.rate_limit.requests_per_second, c.rate_limit.burst),
             (50, 100)
         );
+    }
+
+    #[test]
+    fn webhooks_defaults_and_env() {
+        let c = AdminConfig::default();
+        assert!(
+            !c.webhooks.allow_private,
+            "private addresses refused by default"
+        );
+        assert_eq!(
+            (c.webhooks.max_attempts, c.webhooks.timeout_ms),
+            (10, 5_000)
+        );
+        let c: AdminConfig = octodb_catalog::config::load_config_from(
+            None,
+            "OCTODB",
+            [
+                ("OCTODB_WEBHOOKS__MAX_ATTEMPTS".to_string(), "3".to_string()),
+                (
+                    "OCTODB_WEBHOOKS__ALLOW_PRIVATE".to_string(),
+                    "true".to_string(),
+                ),
+                (
+                    "OCTODB_WEBHOOKS__BACKOFF_MAX_MS".to_string(),
+                    "900".to_string(),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.max_attempts, 3);
+        assert!(c.webhooks.allow_private);
+        assert_eq!(c.webhooks.backoff_max_ms, 900);
     }
 
     #[test]

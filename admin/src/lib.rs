@@ -13,7 +13,10 @@ pub mod notify;
 mod pagination;
 pub mod problem;
 pub mod ratelimit;
+pub mod rollout;
 pub mod routes;
+mod templates;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{AdminConfig, BackendConfig, JobsConfig, RedisConfig};
+pub use config::{AdminConfig, BackendConfig, JobsConfig, RedisConfig, WebhooksConfig};
 pub use error::AdminError;
 pub use extract::REQUEST_ID_HEADER;
 pub use jobs::JobQueue;
@@ -46,6 +49,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Per-caller request rate limits (429 when exceeded).
     pub limiter: ratelimit::RateLimiter,
+    /// Tenant webhook deliveries ([`webhooks::notify`]).
+    pub webhooks: webhooks::Webhooks,
 }
 
 impl AppState {
@@ -72,6 +77,9 @@ impl AppState {
             shutdown.clone(),
             tracker,
         )?;
+        let webhooks =
+            webhooks::start(catalog.clone(), &config.webhooks, shutdown.clone(), tracker)?;
+        rollout::start(catalog.clone(), queue.clone(), shutdown.clone(), tracker);
         notify::start(catalog.clone(), &config.redis, shutdown, tracker)?;
         Ok(AppState {
             catalog,
@@ -80,6 +88,7 @@ impl AppState {
             metrics,
             max_body_bytes: config.max_body_bytes,
             limiter,
+            webhooks,
         })
     }
 

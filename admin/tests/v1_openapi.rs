@@ -173,6 +173,7 @@ fn concrete(path: &str) -> String {
             "{id}" => "1",
             "{username}" => "someone",
             "{db}" => "app",
+            "{v}" => "1",
             s => {
                 assert!(!s.starts_with('{'), "no sample value for {s}");
                 s

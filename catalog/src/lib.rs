@@ -6,6 +6,7 @@
 mod audit;
 pub mod config;
 mod crypto;
+mod database_templates;
 mod databases;
 mod deletion;
 mod error;
@@ -18,12 +19,15 @@ mod names;
 mod onboard;
 mod pool;
 mod provision;
+mod rollouts;
 mod sql;
 mod store;
+mod templates;
 mod tenant_backend;
 mod timestamp;
 mod users;
 mod verifier;
+mod webhooks;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCCESS};
 pub use config::{load_config, load_config_from, CatalogConfig, ConfigError};
@@ -41,10 +45,15 @@ pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
 pub use onboard::TenantSummary;
 pub use pool::CHECKOUT_TIMEOUT;
 pub use provision::generate_password;
+pub use rollouts::{NewRollout, Rollout, RolloutDatabase};
 pub use store::{
     BackendAdmin, Catalog, Login, NewTenant, Tenant, TenantStatus, DEFAULT_CATALOG_DB,
+};
+pub use templates::{
+    validate_template_name, Channel, DatabaseTemplate, Template, TemplateVersion, MIGRATION_STATES,
 };
 pub use tenant_backend::TenantBackend;
 pub use timestamp::{TimestampError, UtcTimestamp};
 pub use users::MAX_PASSWORD_LEN;
 pub use verifier::{native_password_verifier, verify_native_password};
+pub use webhooks::{DeliveryOutcome, DeliveryStatus, Webhook, WebhookDelivery};

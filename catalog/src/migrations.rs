@@ -169,6 +169,124 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "DEALLOCATE PREPARE octodb_ddl",
         ],
     },
+    Migration {
+        version: 5,
+        name: "schema_templates",
+        // Hierarchical schema templates (see `templates.rs`). A version pins the parent version
+        // it extends, so (template, version) determines the whole chain. A database follows at
+        // most one template; its row also holds its migration state and lock.
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS templates (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            name VARCHAR(64) NOT NULL,
+            parent_id BIGINT UNSIGNED NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_templates_name (name),
+            CONSTRAINT fk_templates_parent FOREIGN KEY (parent_id) REFERENCES templates (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS template_versions (
+            template_id BIGINT UNSIGNED NOT NULL,
+            version INT UNSIGNED NOT NULL,
+            body MEDIUMTEXT NOT NULL,
+            parent_version INT UNSIGNED NULL,
+            derived TINYINT(1) NOT NULL DEFAULT 0,
+            created_by BIGINT UNSIGNED NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            PRIMARY KEY (template_id, version),
+            CONSTRAINT fk_template_versions_template FOREIGN KEY (template_id)
+                REFERENCES templates (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS database_templates (
+            database_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+            template_id BIGINT UNSIGNED NOT NULL,
+            channel VARCHAR(8) NOT NULL,
+            overlay MEDIUMTEXT NOT NULL,
+            version INT UNSIGNED NULL,
+            applied_overlay MEDIUMTEXT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'ok',
+            error TEXT NULL,
+            snapshot MEDIUMTEXT NULL,
+            lock_owner VARCHAR(64) NULL,
+            lock_expires TIMESTAMP(6) NULL,
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            KEY ix_database_templates_template (template_id, channel),
+            CONSTRAINT fk_database_templates_database FOREIGN KEY (database_id)
+                REFERENCES `databases` (id) ON DELETE CASCADE,
+            CONSTRAINT fk_database_templates_template FOREIGN KEY (template_id)
+                REFERENCES templates (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            // A rollout of a template version in waves (canary, then batches); its state lives
+            // here so that it survives an admin restart. One row per database it reaches.
+            "CREATE TABLE IF NOT EXISTS rollouts (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            template_id BIGINT UNSIGNED NOT NULL,
+            version INT UNSIGNED NOT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'running',
+            wave INT UNSIGNED NOT NULL DEFAULT 0,
+            max_failures INT UNSIGNED NOT NULL,
+            per_backend INT UNSIGNED NOT NULL,
+            allow TEXT NOT NULL,
+            error TEXT NULL,
+            created_by BIGINT UNSIGNED NULL,
+            request_id VARCHAR(64) NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            KEY ix_rollouts_status (status),
+            CONSTRAINT fk_rollouts_template FOREIGN KEY (template_id) REFERENCES templates (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS rollout_databases (
+            rollout_id BIGINT UNSIGNED NOT NULL,
+            database_id BIGINT UNSIGNED NOT NULL,
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            wave INT UNSIGNED NOT NULL,
+            target_version INT UNSIGNED NOT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'pending',
+            job_id BIGINT UNSIGNED NULL,
+            error TEXT NULL,
+            PRIMARY KEY (rollout_id, database_id),
+            KEY ix_rollout_databases_wave (rollout_id, wave, status),
+            CONSTRAINT fk_rollout_databases_rollout FOREIGN KEY (rollout_id)
+                REFERENCES rollouts (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        ],
+    },
+    Migration {
+        version: 6,
+        name: "tenant_webhooks",
+        // A tenant's webhook (see `webhooks.rs`): its URL and signing secret (AES-GCM, like
+        // backend passwords), gone with the tenant. Deliveries are rows so that they survive a
+        // restart; no foreign key, like the audit log: they outlive the webhook they went to.
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS tenant_webhooks (
+            tenant_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+            url VARCHAR(2048) NOT NULL,
+            secret_enc VARCHAR(255) NOT NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            CONSTRAINT fk_tenant_webhooks_tenant FOREIGN KEY (tenant_id)
+                REFERENCES tenants (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            event VARCHAR(64) NOT NULL,
+            payload MEDIUMTEXT NOT NULL,
+            status VARCHAR(16) NOT NULL DEFAULT 'pending',
+            attempts INT UNSIGNED NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            last_error VARCHAR(1024) NULL,
+            response_status SMALLINT UNSIGNED NULL,
+            created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            KEY ix_webhook_deliveries_due (status, next_attempt_at),
+            KEY ix_webhook_deliveries_tenant (tenant_id, id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        ],
+    },
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -150,7 +150,7 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         let (a, b) = tokio::join!(Catalog::migrate(&fx.cfg), Catalog::migrate(&fx.cfg));
         let mut applied = [a?, b?].concat();
         applied.sort();
-        ensure!(applied == vec![1, 2, 3, 4], "applied {applied:?}");
+        ensure!(applied == vec![1, 2, 3, 4, 5, 6], "applied {applied:?}");
         ensure!(Catalog::migrate(&fx.cfg).await?.is_empty());
 
         let catalog = Catalog::connect(&fx.cfg).await?;
@@ -164,8 +164,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
             &fx.catalog_db,
         )
         .await?;
-        // 6 from "initial", 4 from "api_keys_jobs_audit".
-        ensure!(n == 10, "tables: {n}");
+        // 6 from "initial", 4 from "api_keys_jobs_audit", 5 from "schema_templates",
+        // 2 from "tenant_webhooks".
+        ensure!(n == 17, "tables: {n}");
         let rows: Vec<(u32, String)> = conn
             .query(format!(
                 "SELECT version, name FROM `{}`.schema_migrations",
@@ -177,7 +178,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
                 (1, "initial".to_string()),
                 (2, "api_keys_jobs_audit".to_string()),
                 (3, "audit_at_index".to_string()),
-                (4, "audit_detail".to_string())
+                (4, "audit_detail".to_string()),
+                (5, "schema_templates".to_string()),
+                (6, "tenant_webhooks".to_string())
             ],
             "{rows:?}"
         );

@@ -6,6 +6,7 @@
 pub mod database_job;
 pub mod delete_tenant;
 mod fault;
+pub mod migrate_database;
 pub mod provision_tenant;
 mod queue;
 mod redis_queue;
@@ -95,16 +96,30 @@ pub enum JobError {
     /// Injected by the test-only fault hook ([`FAULT_ENV_VAR`]); retryable, like MySQL trouble.
     #[error("fault: {0}")]
     Fault(String),
+    /// A schema migration attempt failed (`migrate_database`), retryably or not.
+    #[error("{}", .0.message)]
+    Migration(MigrationFailure),
+}
+
+/// Why a migration attempt failed, and whether another attempt may succeed (lock wait
+/// timeouts, deadlocks, lost connections).
+#[derive(Debug, Clone)]
+pub struct MigrationFailure {
+    pub message: String,
+    pub retryable: bool,
 }
 
 impl JobError {
     /// Worth another attempt: MySQL trouble (server down, deadlock, lock wait...). Invalid input,
     /// conflicts and unknown kinds fail at once.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            JobError::Catalog(CatalogError::Mysql(_)) | JobError::Fault(_)
-        )
+        match self {
+            JobError::Migration(m) => m.retryable,
+            _ => matches!(
+                self,
+                JobError::Catalog(CatalogError::Mysql(_)) | JobError::Fault(_)
+            ),
+        }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -113,6 +128,7 @@ impl JobError {
             JobError::Payload(_) => "payload",
             JobError::UnknownKind(_) => "unknown_kind",
             JobError::Fault(_) => "fault",
+            JobError::Migration(_) => "migration",
         }
     }
 }

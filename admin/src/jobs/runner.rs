@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use octodb_catalog::{BackendAdmin, Catalog, Job, JobStatus, NewAudit, OUTCOME_FAILURE};
 use rand::Rng;
 
-use super::{database_job, delete_tenant, provision_tenant, JobError};
+use super::{database_job, delete_tenant, migrate_database, provision_tenant, JobError};
 use crate::config::JobsConfig;
 use crate::metrics::{Metrics, OUTCOME_FAILED, OUTCOME_RETRIED, OUTCOME_SUCCEEDED};
 
@@ -50,6 +50,7 @@ pub(crate) async fn attempt(ctx: &Ctx, id: u64) -> Attempt {
         delete_tenant::KIND => delete_tenant::run(ctx, &job).await,
         database_job::ADD_KIND => database_job::run_add(ctx, &job).await,
         database_job::DROP_KIND => database_job::run_drop(ctx, &job).await,
+        migrate_database::KIND => migrate_database::run(ctx, &job).await,
         other => Err(JobError::UnknownKind(other.to_string())),
     };
     let Err(e) = result else {
@@ -59,6 +60,7 @@ pub(crate) async fn attempt(ctx: &Ctx, id: u64) -> Attempt {
             tracing::warn!(job_id = id, error = %e, "cannot record job success; resumed later");
             return Attempt::Unrecorded;
         }
+        announce(ctx, &job, JobStatus::Succeeded, None).await;
         return Attempt::Done;
     };
     let message = e.to_string();
@@ -85,13 +87,29 @@ pub(crate) async fn attempt(ctx: &Ctx, id: u64) -> Attempt {
         tracing::warn!(job_id = id, error = %e, "cannot record job failure; resumed later");
         return Attempt::Unrecorded;
     }
+    announce(ctx, &job, JobStatus::Failed, Some(&message)).await;
     Attempt::Failed(message)
+}
+
+/// Tells the job's tenant how it ended (`job.succeeded`, `job.failed`), if it has a webhook.
+async fn announce(ctx: &Ctx, job: &Job, status: JobStatus, error: Option<&str>) {
+    let Some(tenant_id) = job.tenant_id else {
+        return;
+    };
+    let data = serde_json::json!({ "job_id": job.id, "kind": job.kind, "error": error });
+    let event = format!("job.{status}");
+    if let Err(e) = crate::webhooks::record(&ctx.catalog, tenant_id, &event, &data).await {
+        tracing::warn!(job_id = job.id, error = %e, "cannot record the job's webhook event");
+    }
 }
 
 /// Final failure: the job, the thing it was building, the audit log.
 async fn fail(ctx: &Ctx, job: &Job, message: &str) -> Result<(), JobError> {
     if job.kind == provision_tenant::KIND {
         provision_tenant::on_failure(ctx, job).await?;
+    }
+    if job.kind == migrate_database::KIND {
+        migrate_database::on_failure(ctx, job, message).await?;
     }
     ctx.catalog
         .finish_job(job.id, JobStatus::Failed, Some(message))

@@ -2,6 +2,9 @@
 //! is built from (and that `tests/v1_openapi.rs` compares with `openapi.json`).
 
 pub mod audit_list;
+pub mod database_template_get;
+pub mod database_template_opt_in;
+pub mod database_template_put;
 pub mod databases_create;
 pub mod databases_drop;
 pub mod databases_list;
@@ -14,7 +17,19 @@ mod query_exec;
 pub mod query_post;
 mod query_values;
 pub mod readyz;
+mod rollout_views;
+pub mod rollouts_cancel;
+pub mod rollouts_create;
+pub mod rollouts_get;
+pub mod rollouts_pause;
+pub mod rollouts_resume;
 pub mod schema_get;
+pub mod template_version_plan;
+pub mod template_versions_create;
+mod template_views;
+pub mod templates_create;
+pub mod templates_get;
+pub mod templates_list;
 pub mod tenant_audit_list;
 mod tenant_database;
 pub mod tenants_create;
@@ -27,6 +42,11 @@ pub mod users_create;
 pub mod users_delete;
 pub mod users_rotate;
 mod views;
+pub mod webhook_delete;
+pub mod webhook_deliveries_list;
+pub mod webhook_get;
+pub mod webhook_put;
+pub mod webhook_rotate;
 
 use axum::handler::Handler;
 use axum::http::Method;
@@ -54,6 +74,14 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route 
         method: Method::POST,
         path,
         handler: routing::post(h),
+    }
+}
+
+fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+    Route {
+        method: Method::PUT,
+        path,
+        handler: routing::put(h),
     }
 }
 
@@ -108,6 +136,48 @@ pub fn table() -> Vec<Route> {
         get(
             "/v1/tenants/{id}/audit",
             tenant_audit_list::list_tenant_audit,
+        ),
+        put("/v1/tenants/{id}/webhook", webhook_put::put_webhook),
+        get("/v1/tenants/{id}/webhook", webhook_get::get_webhook),
+        delete("/v1/tenants/{id}/webhook", webhook_delete::delete_webhook),
+        post(
+            "/v1/tenants/{id}/webhook/rotate",
+            webhook_rotate::rotate_webhook,
+        ),
+        get(
+            "/v1/tenants/{id}/webhook/deliveries",
+            webhook_deliveries_list::list_deliveries,
+        ),
+        post("/v1/templates", templates_create::create_template),
+        get("/v1/templates", templates_list::list_templates),
+        get("/v1/templates/{id}", templates_get::get_template),
+        post(
+            "/v1/templates/{id}/versions",
+            template_versions_create::create_version,
+        ),
+        post(
+            "/v1/templates/{id}/versions/{v}/plan",
+            template_version_plan::plan_version,
+        ),
+        post(
+            "/v1/templates/{id}/versions/{v}/rollout",
+            rollouts_create::create_rollout,
+        ),
+        get("/v1/rollouts/{id}", rollouts_get::get_rollout),
+        post("/v1/rollouts/{id}/pause", rollouts_pause::pause_rollout),
+        post("/v1/rollouts/{id}/resume", rollouts_resume::resume_rollout),
+        post("/v1/rollouts/{id}/cancel", rollouts_cancel::cancel_rollout),
+        put(
+            "/v1/tenants/{id}/databases/{db}/template",
+            database_template_put::put_database_template,
+        ),
+        get(
+            "/v1/tenants/{id}/databases/{db}/template",
+            database_template_get::get_database_template,
+        ),
+        post(
+            "/v1/tenants/{id}/databases/{db}/template/opt-in",
+            database_template_opt_in::opt_in,
         ),
         get("/v1/jobs/{id}", jobs_get::get_job),
         get("/v1/audit", audit_list::list_audit),

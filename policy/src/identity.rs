@@ -48,10 +48,13 @@ fn identity(expr: &Expr) -> Option<Identity> {
     if name.quote_style.is_some() {
         return None;
     }
-    match name.value.to_ascii_uppercase().as_str() {
-        "DATABASE" | "SCHEMA" => Some(Identity::Database),
-        "USER" | "CURRENT_USER" | "SESSION_USER" | "SYSTEM_USER" => Some(Identity::User),
-        _ => None,
+    let is = |upper: &str| name.value.eq_ignore_ascii_case(upper);
+    if is("DATABASE") || is("SCHEMA") {
+        Some(Identity::Database)
+    } else if is("USER") || is("CURRENT_USER") || is("SESSION_USER") || is("SYSTEM_USER") {
+        Some(Identity::User)
+    } else {
+        None
     }
 }
 

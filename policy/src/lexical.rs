@@ -132,21 +132,45 @@ fn escape_refusal() -> Refusal {
 }
 
 /// Refuses executable comments, optimizer hints and ambiguous escapes in the raw text.
-pub(crate) fn check_raw(sql: &str) -> Result<(), Refusal> {
+/// Returns whether the text holds any comment (for [`check_tokens`]).
+pub(crate) fn check_raw(sql: &str) -> Result<bool, Refusal> {
+    let mut comments = false;
     scan(sql, |f| match f {
         Finding::Executable => Err(Refusal::executable_comment()),
         Finding::Hint => Err(hint_refusal()),
         Finding::AmbiguousEscape => Err(escape_refusal()),
         Finding::Nul => Err(Refusal::syntax("a NUL byte outside a string literal")),
-        Finding::Comment | Finding::Span(..) => Ok(()),
-    })
+        Finding::Comment | Finding::Span(..) => {
+            comments = true;
+            Ok(())
+        }
+    })?;
+    Ok(comments)
 }
 
 /// Refuses executable comments and hints as sqlparser's tokenizer sees them, and any
 /// statement whose comments the two lexers delimit differently (`--` followed by a control
 /// character, `--` at the very end, and whatever else makes them disagree): the text the
 /// policy checks must be the text MariaDB runs.
-pub(crate) fn check_tokens(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
+///
+/// `raw_comments` is what [`check_raw`] found: when neither lexer sees a comment they agree,
+/// and the text need not be scanned again.
+pub(crate) fn check_tokens(
+    sql: &str,
+    tokens: &[TokenWithSpan],
+    raw_comments: bool,
+) -> Result<(), Refusal> {
+    let is_comment = |t: &TokenWithSpan| {
+        matches!(
+            t.token,
+            Token::Whitespace(
+                Whitespace::MultiLineComment(_) | Whitespace::SingleLineComment { .. }
+            )
+        )
+    };
+    if !raw_comments && !tokens.iter().any(is_comment) {
+        return Ok(());
+    }
     let mut ours = Vec::new();
     for t in tokens {
         match &t.token {

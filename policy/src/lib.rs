@@ -14,9 +14,13 @@
 //! 6. `show`, `tables`, `columns`, `identity`, `infoschema`: the rewrite to physical names and
 //!    the tenant's logical view;
 //! 7. `render`: safe rendering, verified by re-parsing.
+//!
+//! `canonical` tokenizes the statement (1) and the rendered text (7) where it can: exactly
+//! sqlparser's tokens, cheaper; it gives up, and sqlparser's tokenizer runs, on anything else.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod canonical;
 mod classify;
 mod columns;
 mod decision;
@@ -27,6 +31,8 @@ mod mapping;
 mod parse;
 mod render;
 mod schema;
+/// Session values and state under multiplexing (used by the proxy after a decision).
+pub mod session_values;
 mod set;
 mod shape;
 mod share_lock;
@@ -49,12 +55,11 @@ use sqlparser::tokenizer::Token;
 /// `sql` is the raw text of a COM_QUERY or COM_STMT_PREPARE (`prepared` is true for the latter:
 /// `?` placeholders are allowed only there; in a COM_QUERY they are refused with 1064).
 pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Decision, Refusal> {
-    lexical::check_raw(sql)?;
-    let mut tokens = parse::tokenize(sql)?;
-    lexical::check_tokens(sql, &tokens)?;
-    parse::check_single(&tokens)?;
-
+    let comments = lexical::check_raw(sql)?;
+    let mut tokens = parse::tokenize_unlocated(sql)?;
+    lexical::check_tokens(sql, &tokens, comments)?;
     let mut sig = parse::significant(&tokens);
+    parse::check_single(&sig)?;
     while sig.last() == Some(&&Token::SemiColon) {
         sig.pop();
     }
@@ -82,7 +87,8 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
         remap_names = true;
     }
     let share = share_lock::take(&mut stmt, stripped)?;
-    let mut sql = render::render_with(&stmt, show::escape_patterns)?;
+    let mut sql =
+        render::render_with(&stmt, show::may_have_patterns(&stmt), show::escape_patterns)?;
     if share {
         sql.push_str(share_lock::SUFFIX);
     }

@@ -8,10 +8,10 @@
 
 use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
-use crate::Refusal;
+use crate::{canonical, share_lock, Refusal};
 
 /// Statement keywords that start statements OctoDB never forwards.
 const REFUSED_LEADERS: &[&str] = &[
@@ -100,11 +100,29 @@ const KIND_NOISE: &[&str] = &[
     "CONCURRENT",
 ];
 
-/// The tokens of `sql` (MySQL dialect, string escapes resolved).
+/// The tokens of `sql` (MySQL dialect, string escapes resolved), with their locations.
 pub(crate) fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, Refusal> {
     Tokenizer::new(&MySqlDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| Refusal::syntax(&e.to_string()))
+}
+
+/// [`tokenize`] without locations, for the hot path: [`canonical`]'s fast tokenizer where it
+/// answers (it yields sqlparser's tokens exactly, or gives up), sqlparser's otherwise.
+///
+/// Locations only feed error messages, yet sqlparser formats them into every error it
+/// builds, including the many it builds and discards while trying alternatives: parsing
+/// location-free tokens skips that work. [`parse_one`] rebuilds the located tokens when it
+/// has a message to give.
+pub(crate) fn tokenize_unlocated(sql: &str) -> Result<Vec<TokenWithSpan>, Refusal> {
+    if let Some(tokens) = canonical::tokenize(sql) {
+        return Ok(tokens);
+    }
+    let mut tokens = Vec::new();
+    Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize_with_location_into_buf_with_mapper(&mut tokens, |t| TokenWithSpan::wrap(t.token))
+        .map_err(|e| Refusal::syntax(&e.to_string()))?;
+    Ok(tokens)
 }
 
 /// The tokens that are not whitespace or comments.
@@ -117,8 +135,8 @@ pub(crate) fn significant(tokens: &[TokenWithSpan]) -> Vec<&Token> {
 }
 
 /// Refuses empty input (1064) and more than one statement (1227). Trailing `;` are fine.
-pub(crate) fn check_single(tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
-    let sig = significant(tokens);
+/// `sig` is the [`significant`] tokens.
+pub(crate) fn check_single(sig: &[&Token]) -> Result<(), Refusal> {
     let Some(first) = sig.iter().position(|t| **t != Token::SemiColon) else {
         return Err(Refusal::syntax("Query was empty"));
     };
@@ -131,6 +149,12 @@ pub(crate) fn check_single(tokens: &[TokenWithSpan]) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Whether `token` is the unquoted word `upper` (given in upper case), in any case.
+pub(crate) fn is_word(token: &Token, upper: &str) -> bool {
+    matches!(token, Token::Word(Word { value, quote_style: None, .. })
+        if value.eq_ignore_ascii_case(upper))
 }
 
 /// An unquoted word, upper-cased.
@@ -192,7 +216,8 @@ fn refused_kind(tokens: &[TokenWithSpan]) -> Option<String> {
 /// Parses the (already checked single) statement.
 ///
 /// `sql` is the text the tokens came from: when parsing fails, its leading words name the
-/// refused statement kind (worked out only then, off the hot path).
+/// refused statement kind, and its located tokens give sqlparser's message with the line and
+/// column (both worked out only then, off the hot path).
 pub(crate) fn parse_one(tokens: Vec<TokenWithSpan>, sql: &str) -> Result<Statement, Refusal> {
     let parsed = Parser::new(&MySqlDialect {})
         .with_tokens_with_locations(tokens)
@@ -203,9 +228,22 @@ pub(crate) fn parse_one(tokens: Vec<TokenWithSpan>, sql: &str) -> Result<Stateme
         Ok(_) => Err(Refusal::multiple_statements()),
         Err(e) => match tokenize(sql).ok().as_deref().and_then(refused_kind) {
             Some(kind) => Err(Refusal::not_allowed(&kind)),
-            None => Err(Refusal::syntax(&e.to_string())),
+            None => Err(Refusal::syntax(
+                &located_error(sql).unwrap_or(e).to_string(),
+            )),
         },
     }
+}
+
+/// The error sqlparser gives for `sql` parsed from located tokens (trailing `LOCK IN SHARE
+/// MODE` cut, as [`crate::check`] does), so that the message names the line and column.
+fn located_error(sql: &str) -> Option<ParserError> {
+    let mut tokens = tokenize(sql).ok()?;
+    share_lock::strip(&mut tokens);
+    Parser::new(&MySqlDialect {})
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .err()
 }
 
 /// Parses a script of statements (for [`crate::parse_schema`]).
@@ -218,7 +256,11 @@ pub(crate) fn parse_many(tokens: Vec<TokenWithSpan>) -> Result<Vec<Statement>, R
 
 /// Parses rendered text back (for the round-trip check).
 pub(crate) fn reparse(sql: &str) -> Option<Vec<Statement>> {
-    Parser::parse_sql(&MySqlDialect {}, sql).ok()
+    let tokens = tokenize_unlocated(sql).ok()?;
+    Parser::new(&MySqlDialect {})
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .ok()
 }
 
 #[cfg(test)]
@@ -247,9 +289,36 @@ mod tests {
         );
     }
 
+    /// The hot path parses tokens without locations; a syntax error still names the line and
+    /// column, exactly as parsing the located tokens says (after `LOCK IN SHARE MODE` is cut).
+    #[test]
+    fn syntax_errors_keep_their_location() {
+        for sql in [
+            "SELECT * FROM t WHERE )",
+            "SELECT 1,\n, 2 FROM t",
+            "SELECT a FROM t WHERE (b c LOCK IN SHARE MODE",
+        ] {
+            let mut fast = tokenize_unlocated(sql).unwrap();
+            crate::share_lock::strip(&mut fast);
+            let message = parse_one(fast, sql).unwrap_err().message;
+            let mut located = tokenize(sql).unwrap();
+            crate::share_lock::strip(&mut located);
+            let expected = Parser::new(&MySqlDialect {})
+                .with_tokens_with_locations(located)
+                .parse_statements()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(" at Line: "), "{sql}: {message}");
+            assert!(
+                message.ends_with(&expected),
+                "{sql}: {message} vs {expected}"
+            );
+        }
+    }
+
     #[test]
     fn single_statement_rules() {
-        let single = |s: &str| check_single(&tokenize(s).ok().unwrap_or_default());
+        let single = |s: &str| check_single(&significant(&tokenize(s).ok().unwrap_or_default()));
         assert!(single("SELECT 1;").is_ok());
         assert!(single("SELECT 1 ; ;").is_ok());
         assert!(single("SELECT ';'").is_ok());

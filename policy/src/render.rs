@@ -11,15 +11,25 @@
 //! such as `AS 'x'`) is already written in MySQL escape syntax: `\` -> `\\`, `'` -> `\'`,
 //! `"` -> `\"`, NUL -> `\0`. Every quote then follows a backslash, so `Display` prints the text
 //! verbatim. Backtick identifiers (no escapes in MySQL) get each backtick doubled, which
-//! `Display` also prints verbatim. The text is then parsed again and must give exactly the
+//! `Display` also prints verbatim. When no string holds any of these characters the escaped
+//! clone would equal the tree, so the tree itself is rendered (no clone). The text is then
+//! parsed again (tokenized by [`crate::canonical`] where it can) and must give exactly the
 //! approved tree (spans are ignored by sqlparser's `PartialEq`) and contain no comment;
 //! otherwise nothing is forwarded.
 
+use std::fmt::Write;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Statement, Value, ValueWithSpan, VisitMut, VisitorMut};
+use sqlparser::ast::{
+    Ident, Statement, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+};
 
 use crate::{lexical, parse, Refusal};
+
+/// Whether [`escape`] would change `s`.
+fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|c| matches!(c, b'\\' | b'\'' | b'"' | 0))
+}
 
 /// A value in MySQL string-literal escape syntax, for `Display` to wrap in quotes.
 pub(crate) fn escape(s: &str) -> String {
@@ -34,6 +44,40 @@ pub(crate) fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Finds a string field that [`Escaper`] would change; when there is none, the approved tree
+/// itself is rendered, which saves cloning and dropping a whole statement.
+struct NeedsEscaper;
+
+impl Visitor for NeedsEscaper {
+    type Break = ();
+
+    fn pre_visit_value(&mut self, value: &ValueWithSpan) -> ControlFlow<()> {
+        match &value.value {
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::NationalStringLiteral(s)
+                if needs_escape(s) =>
+            {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_ident(&mut self, ident: &Ident) -> ControlFlow<()> {
+        let needs = match ident.quote_style {
+            Some('\'' | '"') => needs_escape(&ident.value),
+            Some('`') => ident.value.contains('`'),
+            _ => false,
+        };
+        if needs {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
 }
 
 struct Escaper;
@@ -63,22 +107,35 @@ impl VisitorMut for Escaper {
     }
 }
 
+/// `stmt`'s `Display`, written into a buffer sized for a typical statement (`to_string`
+/// would grow it from nothing, copying it several times).
+fn display(stmt: &Statement) -> Result<String, Refusal> {
+    let mut sql = String::with_capacity(256);
+    write!(sql, "{stmt}").map_err(|_| Refusal::unsafe_render())?;
+    Ok(sql)
+}
+
 /// The SQL text for `approved`, guaranteed to parse back to `approved`.
-#[cfg(test)]
 pub(crate) fn render(approved: &Statement) -> Result<String, Refusal> {
-    render_with(approved, |_| {})
+    render_with(approved, false, |_| {})
 }
 
 /// [`render`], with `escape_more` applied to the clone for string fields that are not
-/// literals (DDL comments), which the visitor cannot reach.
+/// literals (SHOW patterns), which the visitor cannot reach; `more` says whether `approved`
+/// may have such fields.
 pub(crate) fn render_with(
     approved: &Statement,
+    more: bool,
     escape_more: impl FnOnce(&mut Statement),
 ) -> Result<String, Refusal> {
-    let mut out = approved.clone();
-    let _ = out.visit(&mut Escaper);
-    escape_more(&mut out);
-    let sql = out.to_string();
+    let sql = if more || Visit::visit(approved, &mut NeedsEscaper).is_break() {
+        let mut out = approved.clone();
+        let _ = VisitMut::visit(&mut out, &mut Escaper);
+        escape_more(&mut out);
+        display(&out)?
+    } else {
+        display(approved)?
+    };
     lexical::check_rendered(&sql)?;
     match parse::reparse(&sql).as_deref() {
         Some([again]) if again == approved => Ok(sql),
@@ -157,6 +214,23 @@ mod tests {
                 }
                 assert!(render(&stmt).is_ok(), "kind {kind} value {v:?}");
             }
+        }
+    }
+
+    /// Skipping the clone when nothing needs escaping changes no text: the tree itself and
+    /// the escaped clone render the same, and strings that need escaping take the clone.
+    #[test]
+    fn clone_is_skipped_only_when_it_changes_nothing() {
+        for sql in [
+            "SELECT a, 'b', \"c\", N'd', `e` AS 'f' FROM t",
+            "SELECT 'it''s', `a``b`, 'a\\\\b', 1 AS \"q\\\"\"",
+            "SELECT 'x' AS `y``z`",
+            "SELECT 'nul\\0'",
+        ] {
+            let stmt = tokenize(sql).and_then(|t| parse_one(t, sql)).unwrap();
+            let cloned = render_with(&stmt, true, |_| {});
+            assert!(cloned.is_ok(), "{sql}: {cloned:?}");
+            assert_eq!(render_with(&stmt, false, |_| {}), cloned, "{sql}");
         }
     }
 

@@ -88,9 +88,9 @@ fn escape_comments(stmt: &mut Statement) {
 /// Parses a script of CREATE TABLE statements (MySQL dialect) and returns each statement
 /// rendered safely, in order. Anything else, or any qualified table name, is refused.
 pub fn parse_schema(sql: &str) -> Result<Vec<String>, Refusal> {
-    lexical::check_raw(sql)?;
+    let comments = lexical::check_raw(sql)?;
     let tokens = parse::tokenize(sql)?;
-    lexical::check_tokens(sql, &tokens)?;
+    lexical::check_tokens(sql, &tokens, comments)?;
     let statements = parse::parse_many(tokens)?;
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {
@@ -102,7 +102,7 @@ pub fn parse_schema(sql: &str) -> Result<Vec<String>, Refusal> {
             return Err(r);
         }
         shape::check(stmt, false)?;
-        out.push(render::render_with(stmt, escape_comments)?);
+        out.push(render::render_with(stmt, true, escape_comments)?);
     }
     Ok(out)
 }

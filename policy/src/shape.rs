@@ -45,10 +45,16 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "LIB_MYSQLUDF_SYS_INFO",
 ];
 
-/// Whether a function name is refused: the list above, and the `sys_*` family of UDFs
-/// (`sys_exec`, `sys_eval`...) except MariaDB's built-in `SYS_GUID()`.
+/// Whether a function name (any case) is refused: the list above, and the `sys_*` family of
+/// UDFs (`sys_exec`, `sys_eval`...) except MariaDB's built-in `SYS_GUID()`.
 fn denied(name: &str) -> bool {
-    DENIED_FUNCTIONS.contains(&name) || (name.starts_with("SYS_") && name != "SYS_GUID")
+    let sys = name
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("SYS_"));
+    DENIED_FUNCTIONS
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(name))
+        || (sys && !name.eq_ignore_ascii_case("SYS_GUID"))
 }
 
 struct Shape {
@@ -142,13 +148,11 @@ impl Visitor for Shape {
                     f.name
                 )));
             }
-            let name = f.name.0[0]
-                .as_ident()
-                .map(|i| i.value.to_ascii_uppercase())
-                .unwrap_or_default();
-            if denied(&name) {
+            let name = f.name.0[0].as_ident().map_or("", |i| i.value.as_str());
+            if denied(name) {
                 return ControlFlow::Break(Refusal::forbidden_construct(&format!(
-                    "the function {name}"
+                    "the function {}",
+                    name.to_ascii_uppercase()
                 )));
             }
         }

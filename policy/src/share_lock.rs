@@ -10,7 +10,7 @@
 use sqlparser::ast::{LockType, Statement};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
 
-use crate::parse::keyword;
+use crate::parse::is_word;
 use crate::Refusal;
 
 /// The text appended to a statement that takes a shared lock.
@@ -18,30 +18,21 @@ pub(crate) const SUFFIX: &str = " LOCK IN SHARE MODE";
 
 /// Cuts a trailing `LOCK IN SHARE MODE` (and trailing `;`) from `tokens`; true if found.
 pub(crate) fn strip(tokens: &mut Vec<TokenWithSpan>) -> bool {
-    let sig: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| {
-            !matches!(
-                t.token,
-                Token::Whitespace(_) | Token::EOF | Token::SemiColon
-            )
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let [.., lock, in_, share, mode] = sig.as_slice() else {
-        return false;
-    };
-    let words = [*lock, *in_, *share, *mode].map(|i| keyword(&tokens[i].token));
-    if words.iter().map(Option::as_deref).ne([
-        Some("LOCK"),
-        Some("IN"),
-        Some("SHARE"),
-        Some("MODE"),
-    ]) {
-        return false;
+    // The last four significant tokens, last first, with their positions.
+    let mut last = tokens.iter().enumerate().rev().filter(|(_, t)| {
+        !matches!(
+            t.token,
+            Token::Whitespace(_) | Token::EOF | Token::SemiColon
+        )
+    });
+    let mut lock = 0;
+    for word in ["MODE", "SHARE", "IN", "LOCK"] {
+        match last.next() {
+            Some((i, t)) if is_word(&t.token, word) => lock = i,
+            _ => return false,
+        }
     }
-    tokens.truncate(*lock);
+    tokens.truncate(lock);
     tokens.push(TokenWithSpan::wrap(Token::Whitespace(Whitespace::Space)));
     true
 }

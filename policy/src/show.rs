@@ -225,6 +225,17 @@ pub(crate) fn rewrite(stmt: &mut Statement, ctx: &SessionContext<'_>) -> Result<
     }
 }
 
+/// Whether [`escape_patterns`] may change `stmt` (it is one of the SHOW kinds it handles).
+pub(crate) fn may_have_patterns(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCollation { .. }
+            | Statement::ShowCharset(_)
+    )
+}
+
 /// Writes `LIKE` patterns of SHOW statements in MySQL escape syntax for rendering (sqlparser
 /// keeps them as plain strings, which the literal escaper of [`render`] does not reach).
 pub(crate) fn escape_patterns(stmt: &mut Statement) {

@@ -8,7 +8,7 @@
 
 use sqlparser::tokenizer::{Token, Word};
 
-use crate::parse::keyword;
+use crate::parse::{is_word, keyword};
 use crate::tables::{current_physical, physical_ident};
 use crate::{lexical, render, Decision, Forward, Refusal, SessionContext, StatementKind};
 
@@ -119,10 +119,10 @@ pub(crate) fn recognise(
     ctx: &SessionContext<'_>,
     tokens: &[&Token],
 ) -> Option<Result<Decision, Refusal>> {
-    let w = |i: usize| tokens.get(i).and_then(|t| keyword(t));
-    if w(0).as_deref() != Some("SHOW") {
+    if !is_word(tokens.first()?, "SHOW") {
         return None;
     }
+    let w = |i: usize| tokens.get(i).and_then(|t| keyword(t));
     match w(1).as_deref()? {
         "INDEX" | "INDEXES" | "KEYS" => show_index(ctx, &tokens[2..]),
         "TABLE" if w(2).as_deref() == Some("STATUS") => table_status(ctx, &tokens[3..]),

@@ -12,7 +12,7 @@
 
 use sqlparser::tokenizer::Token;
 
-use crate::parse::keyword;
+use crate::parse::{is_word, keyword};
 use crate::set::allowed_charset;
 use crate::{Decision, Forward, Refusal, StatementKind};
 
@@ -27,6 +27,11 @@ fn forward(sql: String, kind: StatementKind) -> Option<Result<Decision, Refusal>
 /// Recognises the statements above in `tokens` (significant tokens, trailing `;` removed).
 /// `None` means "not one of these, parse it normally".
 pub(crate) fn recognise(tokens: &[&Token]) -> Option<Result<Decision, Refusal>> {
+    // Most statements start with none of these: answer without building the word list.
+    let first = tokens.first()?;
+    if !["SHOW", "START", "SET"].iter().any(|w| is_word(first, w)) {
+        return None;
+    }
     let words: Vec<Option<String>> = tokens.iter().map(|t| keyword(t)).collect();
     let w = |i: usize| words.get(i).and_then(|w| w.as_deref());
     match (w(0)?, w(1)) {

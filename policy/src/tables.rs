@@ -25,16 +25,20 @@ use crate::{infoschema, Refusal, SessionContext};
 
 /// The physical database for a logical qualifier, as a quoted identifier.
 pub(crate) fn physical_ident(ctx: &SessionContext<'_>, logical: &Ident) -> Result<Ident, Refusal> {
+    physical_of(ctx, &logical.value)
+}
+
+fn physical_of(ctx: &SessionContext<'_>, logical: &str) -> Result<Ident, Refusal> {
     ctx.mapping
-        .physical(&logical.value)
+        .physical(logical)
         .map(|p| Ident::with_quote('`', p))
-        .ok_or_else(|| Refusal::database(ctx.user, &logical.value))
+        .ok_or_else(|| Refusal::database(ctx.user, logical))
 }
 
 /// The physical database for unqualified names.
 pub(crate) fn current_physical(ctx: &SessionContext<'_>) -> Result<Ident, Refusal> {
     let current = ctx.current_db.ok_or_else(Refusal::no_database)?;
-    physical_ident(ctx, &Ident::new(current))
+    physical_of(ctx, current)
 }
 
 /// The identifier parts of a name; function parts are refused.

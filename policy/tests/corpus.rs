@@ -3,6 +3,11 @@
 //!
 //! Session: user `alice`, current database `app`; the tenant owns `app` (physical
 //! `t_acme__app`) and `reports` (physical `t_acme__reports`).
+//!
+//! Tests build the policy with debug assertions, under which every text it tokenizes (each
+//! statement here and each forwarded text) is also checked against sqlparser's tokenizer
+//! wherever the policy's fast tokenizer answers: the corpus doubles as a differential test of
+//! it (`policy/src/canonical.rs`).
 
 #![allow(clippy::unwrap_used)]
 

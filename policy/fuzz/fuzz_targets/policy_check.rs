@@ -12,6 +12,10 @@
 //!    crate what `render` verifies inside it: the forwarded text means the approved tree.
 //!    information_schema queries are left out of this property: their rewrite adds a filter
 //!    on the tenant's schemas on every pass, so it is not idempotent by design.
+//! 4. The policy's fast tokenizer (`canonical`, used for the statement and for the forwarded
+//!    text) yields exactly sqlparser's tokens wherever it answers: the policy asserts this on
+//!    every call when built with debug assertions, which cargo-fuzz enables by default (with
+//!    `-O`, add `-a`), so a disagreement is a crash here.
 #![no_main]
 
 use std::collections::HashMap;
@@ -60,14 +64,20 @@ fn parse_forwarded(input: &str, sql: &str) -> Statement {
     let dialect = MySqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize()
-        .unwrap_or_else(|e| panic!("forwarded text does not tokenize: {e}\ninput: {input:?}\nforwarded: {sql:?}"));
+        .unwrap_or_else(|e| {
+            panic!("forwarded text does not tokenize: {e}\ninput: {input:?}\nforwarded: {sql:?}")
+        });
     for t in &tokens {
-        if let Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)) = t {
+        if let Token::Whitespace(
+            Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
+        ) = t
+        {
             panic!("forwarded text holds a comment\ninput: {input:?}\nforwarded: {sql:?}");
         }
     }
-    let mut stmts = Parser::parse_sql(&dialect, sql)
-        .unwrap_or_else(|e| panic!("forwarded text does not parse: {e}\ninput: {input:?}\nforwarded: {sql:?}"));
+    let mut stmts = Parser::parse_sql(&dialect, sql).unwrap_or_else(|e| {
+        panic!("forwarded text does not parse: {e}\ninput: {input:?}\nforwarded: {sql:?}")
+    });
     assert_eq!(
         stmts.len(),
         1,

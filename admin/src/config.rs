@@ -31,6 +31,9 @@ pub struct AdminConfig {
     pub rate_limit: RateLimitConfig,
     /// Tenant webhook deliveries (`[webhooks]`; env `OCTODB_WEBHOOKS__MAX_ATTEMPTS`, ...).
     pub webhooks: WebhooksConfig,
+    /// Periodic schema drift checks (`[drift]`; env `OCTODB_DRIFT__INTERVAL_SECS`,
+    /// `OCTODB_DRIFT__CONCURRENCY`).
+    pub drift: DriftConfig,
 }
 
 impl Default for AdminConfig {
@@ -44,6 +47,34 @@ impl Default for AdminConfig {
             redis: RedisConfig::default(),
             rate_limit: RateLimitConfig::default(),
             webhooks: WebhooksConfig::default(),
+            drift: DriftConfig::default(),
+        }
+    }
+}
+
+/// `[drift]`: the periodic check of every template-bound database's live schema against the
+/// schema its recorded version promises. Each database's latest result is kept in the catalog
+/// (`GET /v1/drift`); a database that newly drifted is audited (`schema.drift_detected`) and
+/// its tenant's webhook told. `GET /v1/tenants/{id}/databases/{db}/drift` checks one database
+/// at any time, whatever this says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    /// Seconds between two runs (the first comes one interval after start); `0` turns periodic
+    /// checks off. Env: `OCTODB_DRIFT__INTERVAL_SECS`.
+    pub interval_secs: u64,
+    /// Databases checked at once, each on its own backend connection (at least 1). Checks only
+    /// read (information_schema, SHOW CREATE TABLE) and build shared scratch workspaces.
+    /// Env: `OCTODB_DRIFT__CONCURRENCY`.
+    pub concurrency: usize,
+}
+
+impl Default for DriftConfig {
+    /// Hourly, two at a time: drift is rare, and a check must not compete with migrations.
+    fn default() -> Self {
+        DriftConfig {
+            interval_secs: 3600,
+            concurrency: 2,
         }
     }
 }
@@ -299,6 +330,25 @@ mod tests {
         assert_eq!(c.webhooks.max_attempts, 3);
         assert!(c.webhooks.allow_private);
         assert_eq!(c.webhooks.backoff_max_ms, 900);
+    }
+
+    #[test]
+    fn drift_defaults_and_env() {
+        let c = AdminConfig::default();
+        assert_eq!((c.drift.interval_secs, c.drift.concurrency), (3600, 2));
+        let c: AdminConfig = octodb_catalog::config::load_config_from(
+            None,
+            "OCTODB",
+            [("OCTODB_DRIFT__INTERVAL_SECS".to_string(), "0".to_string())],
+        )
+        .unwrap();
+        assert_eq!(c.drift.interval_secs, 0);
+        let bad = octodb_catalog::config::load_config_from::<AdminConfig>(
+            None,
+            "OCTODB",
+            [("OCTODB_DRIFT__INTERVALS".to_string(), "5".to_string())],
+        );
+        assert!(bad.is_err(), "unknown fields are refused");
     }
 
     #[test]

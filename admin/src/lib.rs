@@ -5,6 +5,7 @@
 
 pub mod commands;
 mod config;
+pub mod drift;
 mod error;
 mod extract;
 pub mod jobs;
@@ -27,7 +28,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{AdminConfig, BackendConfig, JobsConfig, RedisConfig, WebhooksConfig};
+pub use config::{
+    AdminConfig, BackendConfig, DriftConfig, JobsConfig, RedisConfig, WebhooksConfig,
+};
 pub use error::AdminError;
 pub use extract::REQUEST_ID_HEADER;
 pub use jobs::JobQueue;
@@ -79,9 +82,15 @@ impl AppState {
         )?;
         let webhooks =
             webhooks::start(catalog.clone(), &config.webhooks, shutdown.clone(), tracker)?;
-        rollout::start(catalog.clone(), queue.clone(), shutdown.clone(), tracker);
-        notify::start(catalog.clone(), &config.redis, shutdown, tracker)?;
-        Ok(AppState {
+        rollout::start(
+            catalog.clone(),
+            backend.clone(),
+            queue.clone(),
+            shutdown.clone(),
+            tracker,
+        );
+        notify::start(catalog.clone(), &config.redis, shutdown.clone(), tracker)?;
+        let state = AppState {
             catalog,
             backend,
             queue,
@@ -89,7 +98,9 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             limiter,
             webhooks,
-        })
+        };
+        drift::start(state.clone(), &config.drift, shutdown, tracker);
+        Ok(state)
     }
 
     /// Writes an audit row; a failure is logged, not returned (the action itself is done).

@@ -4,8 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use octodb_admin::commands::{key_create, schema_apply, tenant_create};
+use clap::{Args, Parser, Subcommand};
+use octodb_admin::commands::api_client::{self, ApiClient, KEY_ENV, URL_ENV};
+use octodb_admin::commands::rollout_progress::Progress;
+use octodb_admin::commands::{
+    key_create, rollout_plan, rollout_start, rollout_watch, schema_apply, tenant_create,
+};
 use octodb_admin::AdminConfig;
 use octodb_catalog::{load_config, Catalog, DatabaseName, SecretKey, TenantName, UserName};
 use serde::Serialize;
@@ -40,6 +44,73 @@ enum Command {
     /// Catalog keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Schema rollouts, through a running admin's HTTP API (an operator key).
+    ///
+    /// Exit codes: 0 success; 1 the command failed (bad arguments, API unreachable, an error
+    /// answer); 2 the rollout did not succeed (stopped, cancelled, or a database failed, was
+    /// restored or conflicted), or the plan is not clean.
+    Rollout(RolloutArgs),
+}
+
+#[derive(Debug, Args)]
+struct RolloutArgs {
+    /// Base URL of the admin API (default: http:// and the configured listen address).
+    #[arg(long, global = true, env = URL_ENV, value_name = "URL")]
+    url: Option<String>,
+    /// An operator API key. Not an OCTODB_* variable: those are configuration overrides.
+    #[arg(long, global = true, env = KEY_ENV, hide_env_values = true, value_name = "KEY")]
+    key: Option<String>,
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Start a rollout of a template version, then watch it (see `watch`).
+    Start {
+        /// Template name or id.
+        #[arg(long)]
+        template: String,
+        /// The version to roll out.
+        #[arg(long)]
+        version: u32,
+        /// Databases in the canary wave (server default 1).
+        #[arg(long)]
+        canary: Option<u32>,
+        /// Databases per following wave (server default 10).
+        #[arg(long)]
+        batch: Option<u32>,
+        /// Failed or restored databases a wave may have before the rollout stops (default 0).
+        #[arg(long)]
+        max_failures: Option<u32>,
+        /// Migrations at once per backend server (server default 2).
+        #[arg(long)]
+        per_backend: Option<u32>,
+        /// A risky change to accept: a kind (drop_column) or key (drop_column:items.note).
+        /// Repeat for several.
+        #[arg(long = "allow", value_name = "KIND")]
+        allow: Vec<String>,
+        /// Print the rollout id and exit instead of watching.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Show a rollout's progress until it ends: a bar per wave on a terminal, plain lines
+    /// otherwise.
+    Watch {
+        /// The rollout id.
+        id: u64,
+    },
+    /// Dry run of a template version: every database's plan, lint and conflicts.
+    Plan {
+        /// Template name or id.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        version: u32,
+        /// A risky change to accept (as for `start`).
+        #[arg(long = "allow", value_name = "KIND")]
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,8 +172,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Command::Rollout(args) => runtime.block_on(rollout(args, cli.config)),
+        command => runtime
+            .block_on(dispatch(Cli {
+                config: cli.config,
+                command,
+            }))
+            .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("octodb-admin: {e:#}");
             ExitCode::FAILURE
@@ -148,7 +228,69 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Create { operator, tenant }) => {
             print_json(&key_create::run(&config, operator, tenant).await?)
         }
-        Command::Key(KeyCommand::Generate) => Ok(()),
+        Command::Key(KeyCommand::Generate) | Command::Rollout(_) => Ok(()),
+    }
+}
+
+/// Exit code of a rollout that did not succeed, or of a plan that is not clean.
+const NOT_SUCCEEDED: u8 = 2;
+
+async fn rollout(args: RolloutArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let url = match args.url {
+        Some(url) => url,
+        // Only now: with --url, no configuration (nor its environment) is needed.
+        None => {
+            let config: AdminConfig =
+                load_config(config.as_deref(), "OCTODB").context("loading configuration")?;
+            api_client::url_for_listen(config.listen)
+        }
+    };
+    let client = ApiClient::new(&url, args.key.as_deref().unwrap_or_default())?;
+    let outcome = |ok: bool| {
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(NOT_SUCCEEDED)
+        }
+    };
+    match args.command {
+        RolloutCommand::Start {
+            template,
+            version,
+            canary,
+            batch,
+            max_failures,
+            per_backend,
+            allow,
+            detach,
+        } => {
+            let req = rollout_start::StartRollout {
+                template,
+                version,
+                canary,
+                batch,
+                max_failures,
+                per_backend,
+                allow,
+            };
+            let id = rollout_start::run(&client, &req).await?;
+            if detach {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let ended = rollout_watch::run(&client, id, Progress::for_stdout()).await?;
+            Ok(outcome(ended.succeeded))
+        }
+        RolloutCommand::Watch { id } => {
+            let ended = rollout_watch::run(&client, id, Progress::for_stdout()).await?;
+            Ok(outcome(ended.succeeded))
+        }
+        RolloutCommand::Plan {
+            template,
+            version,
+            allow,
+        } => Ok(outcome(
+            rollout_plan::run(&client, &template, version, &allow).await?,
+        )),
     }
 }
 

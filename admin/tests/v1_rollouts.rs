@@ -606,3 +606,170 @@ async fn admin_killed_mid_rollout_resumes_and_leaves_nothing_half_migrated() -> 
     dir.remove();
     result
 }
+
+/// The plan step's detail of `tenant`'s migration in rollout `r`: `N steps (workspace K, from F)`.
+async fn plan_detail(server: &Server, op: &str, r: &Value, tenant: u64) -> Result<String> {
+    let job = r["databases"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["tenant_id"] == tenant))
+        .and_then(|d| d["job_id"].as_u64())
+        .with_context(|| format!("no job for tenant {tenant}: {r}"))?;
+    let j = server
+        .call("GET", &format!("/v1/jobs/{job}"), Some(op), None)
+        .await?
+        .json()?;
+    let step = j["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["step"] == "plan:1"))
+        .with_context(|| format!("no plan step: {j}"))?;
+    Ok(step["detail"].as_str().unwrap_or_default().to_string())
+}
+
+/// What a plan step's detail says: `N steps (workspace K built|shared, from F planned|reused)`.
+#[derive(Debug)]
+struct Shared {
+    workspace: String,
+    built: bool,
+    from: String,
+    planned: bool,
+}
+
+fn shared_ids(detail: &str) -> Result<Shared> {
+    let inner = detail
+        .split_once("(workspace ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .with_context(|| format!("unexpected plan detail {detail:?}"))?;
+    let words: Vec<&str> = inner.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    match words.as_slice() {
+        [key, built, "from", from, planned] => Ok(Shared {
+            workspace: key.to_string(),
+            built: *built == "built",
+            from: from.to_string(),
+            planned: *planned == "planned",
+        }),
+        _ => bail!("unexpected plan detail {detail:?}"),
+    }
+}
+
+/// Databases with the same desired schema share one workspace; those also starting from the
+/// same live state share one plan. A database whose live state differs (an out-of-band column)
+/// gets a plan of its own from the same workspace, and one with an overlay gets its own
+/// workspace; every one of them still ends at the target, verified.
+#[tokio::test]
+async fn identical_databases_share_one_workspace_and_one_plan() -> Result<()> {
+    Fixture::new()
+        .run(|fx| async move {
+            let server = Server::start(&fx.config).await?;
+            let catalog = fx.catalog().await?;
+            let op = fx.operator_key(&catalog).await?;
+            let mut root = root_conn(&fx.config).await?;
+            let (base, ids, dbs) = fleet(&fx, &server, &op, 4).await?;
+            let overlay = "CREATE TABLE orders (note VARCHAR(20) NULL)";
+            let body = json!({ "template": "base", "channel": "auto", "overlay": overlay });
+            let r = server
+                .call(
+                    "PUT",
+                    &format!("/v1/tenants/{}/databases/main/template", ids[3]),
+                    Some(&op),
+                    Some(&body.to_string()),
+                )
+                .await?;
+            ensure!(r.status == 200, "{r:?}");
+            // Out of band: the third tenant already has v2's column.
+            root.query_drop(format!(
+                "ALTER TABLE `{}`.items ADD COLUMN c1 INT NULL",
+                dbs[2]
+            ))
+            .await?;
+
+            let v2 = push(&server, &op, base, &with_columns(1)).await?;
+            let r = rollout(
+                &server,
+                &op,
+                base,
+                v2,
+                json!({ "canary": 0, "batch": 10, "per_backend": 4 }),
+            )
+            .await?;
+            ensure!(r["status"] == "completed", "{r}");
+            let mut shared = Vec::new();
+            for t in &ids {
+                ensure!(db_status(&r, *t) == "done", "{r}");
+                shared.push(shared_ids(&plan_detail(&server, &op, &r, *t).await?)?);
+            }
+            // Tenants 0-2 have the same desired schema: one workspace, built once.
+            let same = &shared[..3];
+            ensure!(
+                same.iter().all(|s| s.workspace == shared[0].workspace)
+                    && same.iter().filter(|s| s.built).count() == 1,
+                "not one shared workspace: {shared:?}"
+            );
+            // Tenants 0 and 1 also start from the same state: one plan, computed once.
+            ensure!(
+                shared[0].from == shared[1].from && shared[0].planned != shared[1].planned,
+                "not one shared plan: {shared:?}"
+            );
+            ensure!(
+                shared[2].from != shared[0].from && shared[2].planned,
+                "another live state needs a plan of its own: {shared:?}"
+            );
+            ensure!(
+                shared[3].workspace != shared[0].workspace && shared[3].built,
+                "an overlay needs a workspace of its own: {shared:?}"
+            );
+            for db in &dbs {
+                ensure!(show_create(&mut root, db, "items").await?.contains("`c1`"));
+            }
+            ensure!(show_create(&mut root, &dbs[3], "orders")
+                .await?
+                .contains("`note`"));
+            root.disconnect().await?;
+            server.stop().await
+        })
+        .await
+}
+
+async fn schema_exists(root: &mut mysql_async::Conn, name: &str) -> Result<bool> {
+    let found: Option<String> = root
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (name,),
+        )
+        .await?;
+    Ok(found.is_some())
+}
+
+/// A workspace left on the backend by a crashed admin (an hour old) is dropped when an admin
+/// starts.
+#[tokio::test]
+async fn leftover_workspaces_are_dropped_at_start() -> Result<()> {
+    Fixture::new()
+        .run(|fx| async move {
+            let mut root = root_conn(&fx.config).await?;
+            let hour_ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+                - 3600;
+            let random = hex::encode(rand::random::<[u8; 4]>());
+            let name = format!("octodb_ws_{hour_ago}_0123456789ab_{random}");
+            root.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+            ensure!(schema_exists(&mut root, &name).await?);
+            let server = Server::start(&fx.config).await?;
+            let mut gone = false;
+            for _ in 0..100 {
+                if !schema_exists(&mut root, &name).await? {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !gone {
+                root.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await?;
+            }
+            ensure!(gone, "the leftover workspace {name} was not dropped");
+            root.disconnect().await?;
+            server.stop().await
+        })
+        .await
+}

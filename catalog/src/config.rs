@@ -163,6 +163,10 @@ pub struct CatalogConfig {
     pub key: Option<String>,
     /// A file holding the key as 64 hex digits. Env: `OCTODB_CATALOG__KEY_FILE`.
     pub key_file: Option<PathBuf>,
+    /// Most connections this process opens to the MetaDB (a burst of logins or API calls waits
+    /// for one rather than exhausting the server's max_connections). Env:
+    /// `OCTODB_CATALOG__POOL_MAX`.
+    pub pool_max: usize,
 }
 
 impl Default for CatalogConfig {
@@ -171,6 +175,7 @@ impl Default for CatalogConfig {
             url: "mysql://root@127.0.0.1:3306/octodb_meta".to_string(),
             key: None,
             key_file: None,
+            pool_max: 16,
         }
     }
 }
@@ -181,6 +186,7 @@ impl fmt::Debug for CatalogConfig {
             .field("url", &redact_url(&self.url))
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("key_file", &self.key_file)
+            .field("pool_max", &self.pool_max)
             .finish()
     }
 }
@@ -362,7 +368,7 @@ mod tests {
         let c = CatalogConfig {
             url: "mysql://root:hunter2@db:3306/octodb_meta".to_string(),
             key: Some("ab".repeat(32)),
-            key_file: None,
+            ..Default::default()
         };
         let shown = format!("{c:?}");
         assert!(

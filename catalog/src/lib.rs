@@ -9,11 +9,13 @@ mod crypto;
 mod database_templates;
 mod databases;
 mod deletion;
+mod drift;
 mod error;
 mod follow;
 mod introspect;
 mod jobs;
 mod keys;
+mod limits;
 mod migrations;
 mod names;
 mod onboard;
@@ -33,6 +35,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCC
 pub use config::{load_config, load_config_from, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
 pub use databases::DatabaseChange;
+pub use drift::{DriftRecord, NewDrift, DRIFT_STATES};
 pub use error::CatalogError;
 pub use follow::{CatalogNotice, TenantState, NOTICE_CHANNEL_PREFIX};
 pub use introspect::{
@@ -41,6 +44,7 @@ pub use introspect::{
 };
 pub use jobs::{Job, JobStatus, JobStep, NewJob};
 pub use keys::{ApiKey, KeyScope, NewApiKey};
+pub use limits::{LimitChange, LimitSettings};
 pub use names::{DatabaseName, PhysicalName, TenantName, UserName};
 pub use onboard::TenantSummary;
 pub use pool::CHECKOUT_TIMEOUT;

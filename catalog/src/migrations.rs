@@ -287,6 +287,41 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         ],
     },
+    Migration {
+        version: 7,
+        name: "tenant_limits",
+        // Per-tenant limits (see `limits.rs`): NULL is the proxy's configured default. Gone
+        // with the tenant.
+        statements: &["CREATE TABLE IF NOT EXISTS tenant_limits (
+            tenant_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+            max_client_connections INT UNSIGNED NULL,
+            max_backend_connections INT UNSIGNED NULL,
+            statements_per_second INT UNSIGNED NULL,
+            statement_burst INT UNSIGNED NULL,
+            statement_timeout_ms INT UNSIGNED NULL,
+            updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                ON UPDATE CURRENT_TIMESTAMP(6),
+            CONSTRAINT fk_tenant_limits_tenant FOREIGN KEY (tenant_id)
+                REFERENCES tenants (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    },
+    Migration {
+        version: 8,
+        name: "schema_drift",
+        // The latest drift check of each template-bound database (see `drift.rs`): its status
+        // and report (JSON). Gone with the database.
+        statements: &["CREATE TABLE IF NOT EXISTS schema_drift (
+            database_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            status VARCHAR(16) NOT NULL,
+            version INT UNSIGNED NULL,
+            report MEDIUMTEXT NOT NULL,
+            checked_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            KEY ix_schema_drift_status (status, database_id),
+            CONSTRAINT fk_schema_drift_database FOREIGN KEY (database_id)
+                REFERENCES `databases` (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    },
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -6,11 +6,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, Row};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row};
 
 use crate::config::redact_url;
 use crate::pool::CatalogPool;
 use crate::sql::{self, take};
+use crate::ConfigError;
 use crate::{
     CatalogConfig, CatalogError, DatabaseName, PhysicalName, SecretKey, TenantName, UserName,
 };
@@ -180,10 +181,18 @@ impl Catalog {
         let (opts, db) = catalog_opts(cfg)?;
         migrate_with(&opts, &db).await?;
         // Sessions in UTC, so that formatted TIMESTAMPs are RFC 3339 UTC (session scope only).
+        let constraints = PoolConstraints::new(1, cfg.pool_max.max(1)).ok_or_else(|| {
+            CatalogError::Config(ConfigError::Invalid {
+                field: "catalog.pool_max".to_string(),
+                env_var: "OCTODB_CATALOG__POOL_MAX".to_string(),
+                message: "must be at least 1".to_string(),
+            })
+        })?;
         let pool = CatalogPool::new(Pool::new(
             OptsBuilder::from_opts(opts)
                 .db_name(Some(db.as_str()))
-                .init(vec!["SET time_zone = '+00:00'"]),
+                .init(vec!["SET time_zone = '+00:00'"])
+                .pool_opts(PoolOpts::default().with_constraints(constraints)),
         ));
         tracing::debug!(url = %redact_url(&cfg.url), "catalog connected");
         Ok(Catalog {

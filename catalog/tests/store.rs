@@ -76,7 +76,7 @@ impl Fixture {
                     a.host, a.port
                 ),
                 key: Some(SecretKey::generate().to_hex()),
-                key_file: None,
+                ..CatalogConfig::default()
             },
             catalog_db,
             tenants: Default::default(),
@@ -150,7 +150,10 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         let (a, b) = tokio::join!(Catalog::migrate(&fx.cfg), Catalog::migrate(&fx.cfg));
         let mut applied = [a?, b?].concat();
         applied.sort();
-        ensure!(applied == vec![1, 2, 3, 4, 5, 6], "applied {applied:?}");
+        ensure!(
+            applied == vec![1, 2, 3, 4, 5, 6, 7, 8],
+            "applied {applied:?}"
+        );
         ensure!(Catalog::migrate(&fx.cfg).await?.is_empty());
 
         let catalog = Catalog::connect(&fx.cfg).await?;
@@ -165,8 +168,8 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         )
         .await?;
         // 6 from "initial", 4 from "api_keys_jobs_audit", 5 from "schema_templates",
-        // 2 from "tenant_webhooks".
-        ensure!(n == 17, "tables: {n}");
+        // 2 from "tenant_webhooks", 1 from "tenant_limits", 1 from "schema_drift".
+        ensure!(n == 19, "tables: {n}");
         let rows: Vec<(u32, String)> = conn
             .query(format!(
                 "SELECT version, name FROM `{}`.schema_migrations",
@@ -180,7 +183,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
                 (3, "audit_at_index".to_string()),
                 (4, "audit_detail".to_string()),
                 (5, "schema_templates".to_string()),
-                (6, "tenant_webhooks".to_string())
+                (6, "tenant_webhooks".to_string()),
+                (7, "tenant_limits".to_string()),
+                (8, "schema_drift".to_string())
             ],
             "{rows:?}"
         );

@@ -7,21 +7,34 @@
 //! the live state, lint under the job's allow list (refused: nothing applied), apply step by
 //! step (each step recorded in `job_steps` and the audit log), verify, record the version.
 //!
+//! Within a rollout the workspace model and the plan come from the rollout's shared cache
+//! (`rollout::SharedPlans`): one workspace per distinct desired schema, one plan per distinct
+//! (desired schema, live state). Everything that makes a migration safe stays per database: the
+//! lock, the first snapshot, the check that the live state is the plan's starting point, lint
+//! under this job's allow list, the verification (the re-read live model against the shared
+//! workspace model), the restore. The plan step's detail names the workspace and the starting
+//! state, so shared plans can be seen in the job's steps.
+//!
 //! A transient error (lock wait timeout, deadlock, lost connection) fails the attempt retryably:
 //! the queue retries with backoff and the next attempt plans again from the live state. A final
 //! failure ([`on_failure`]) restores the first snapshot when the schema moved, marks the
 //! database `restored` (or leaves `conflict` / `failed` when nothing was applied) with the
 //! reason, audits it and notifies the tenant.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::Conn;
 use octodb_catalog::{CatalogError, DatabaseTemplate, Job, NewAudit, OUTCOME_FAILURE};
-use octodb_schema::{lint, Allow, Applier, ApplyOptions, Plan, SchemaName, Snapshot, Workspace};
+use octodb_schema::{
+    Allow, Applier, ApplyOptions, DatabaseDefaults, DesiredSchema, SchemaModel, SchemaName,
+    Snapshot, Workspace,
+};
 use serde::{Deserialize, Serialize};
 
 use super::runner::Ctx;
 use super::{JobError, MigrationFailure};
+use crate::rollout::cache::SharedPlan;
 use crate::templates::{self, describe_conflicts, TemplateError};
 
 pub const KIND: &str = "migrate_database";
@@ -165,14 +178,10 @@ async fn migrate(
         record(ctx, job, "plan", false, &reason).await?;
         return Err(fail(reason, false));
     }
-    let ws = Workspace::create(conn, &desired.schema, &live.defaults)
-        .await
-        .map_err(TemplateError::from)?;
-    let plan = Plan::new(&live.model, ws.model()).map_err(TemplateError::from);
-    let dropped = ws.drop(conn).await.map_err(TemplateError::from);
-    let plan = plan?;
-    dropped?;
-    let refused: Vec<String> = lint(&plan)
+    let (shared, note) = shared_plan(ctx, p, conn, &desired.schema, &live).await?;
+    let plan = &shared.plan;
+    let refused: Vec<String> = shared
+        .lint
         .refused(&p.allow)
         .iter()
         .map(|f| f.key())
@@ -183,7 +192,7 @@ async fn migrate(
         job,
         &format!("plan:{attempt}"),
         refused.is_empty(),
-        &format!("{} steps", plan.steps.len()),
+        &format!("{} steps ({note})", plan.steps.len()),
     )
     .await?;
     if !refused.is_empty() {
@@ -195,7 +204,7 @@ async fn migrate(
         lock_wait_timeout: LOCK_WAIT,
         ..ApplyOptions::new(&p.allow)
     };
-    let mut applier = Applier::start(conn, target, &plan, &options)
+    let mut applier = Applier::start(conn, target, plan, &options)
         .await
         .map_err(apply_error)?;
     loop {
@@ -226,7 +235,66 @@ async fn migrate(
         .await?;
     record(ctx, job, "version", true, &format!("version {}", p.version)).await?;
     notify(ctx, binding, "migration.succeeded", p.version, None).await;
+    settle_rollout(ctx, p, "done", None).await;
     Ok(())
+}
+
+/// The workspace model and the plan for this database: shared with the other databases of the
+/// rollout that have the same desired schema (and the same live state, for the plan); built
+/// for this database alone outside a rollout. The workspace is dropped as soon as it is read.
+async fn shared_plan(
+    ctx: &Ctx,
+    p: &Payload,
+    conn: &mut Conn,
+    desired: &DesiredSchema,
+    live: &Snapshot,
+) -> Result<(Arc<SharedPlan>, String), JobError> {
+    let key = Workspace::key_for(desired, &live.defaults);
+    let Some(rollout) = p.rollout_id else {
+        let model = build_model(conn, desired, &live.defaults).await?;
+        let plan = SharedPlan::new(&key, &live.model, &model).map_err(TemplateError::from)?;
+        let note = plan.describe(true, true);
+        return Ok((Arc::new(plan), note));
+    };
+    let (model, built) = ctx
+        .plans
+        .model(rollout, &key, || build_model(conn, desired, &live.defaults))
+        .await?;
+    let (plan, planned) = ctx
+        .plans
+        .plan(rollout, &key, &live.model, &model)
+        .map_err(TemplateError::from)?;
+    let note = plan.describe(built, planned);
+    Ok((plan, note))
+}
+
+/// Builds `desired` in a workspace, reads it and drops it.
+async fn build_model(
+    conn: &mut Conn,
+    desired: &DesiredSchema,
+    defaults: &DatabaseDefaults,
+) -> Result<SchemaModel, TemplateError> {
+    let ws = Workspace::create(conn, desired, defaults).await?;
+    let model = ws.model().clone();
+    ws.drop(conn).await?;
+    Ok(model)
+}
+
+/// Records a rollout database's outcome as soon as its migration ends, and wakes the driver so
+/// the next database starts at once (the driver also records outcomes from the job's state, so
+/// a failure to write here only delays the rollout).
+async fn settle_rollout(ctx: &Ctx, p: &Payload, status: &str, error: Option<&str>) {
+    let Some(rollout) = p.rollout_id else {
+        return;
+    };
+    if let Err(e) = ctx
+        .catalog
+        .set_rollout_database(rollout, p.database_id, status, None, error)
+        .await
+    {
+        tracing::warn!(rollout_id = rollout, error = %e, "cannot record a rollout outcome");
+    }
+    ctx.plans.wake();
 }
 
 fn apply_error(e: octodb_schema::ApplyError) -> JobError {
@@ -313,6 +381,11 @@ pub(crate) async fn on_failure(ctx: &Ctx, job: &Job, reason: &str) -> Result<(),
         Some((status, &message)),
     )
     .await;
+    let row_status = match status {
+        "restored" | "conflict" => status,
+        _ => "failed",
+    };
+    settle_rollout(ctx, &p, row_status, Some(reason)).await;
     Ok(())
 }
 

@@ -29,6 +29,7 @@ use crate::metrics::Metrics;
 #[derive(Clone, Debug)]
 pub struct JobQueue {
     inner: Dispatch,
+    plans: crate::rollout::SharedPlans,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +46,11 @@ impl JobQueue {
             Dispatch::InProcess(q) => q.enqueue(job_id),
             Dispatch::Redis(q) => q.enqueue(job_id).await,
         }
+    }
+
+    /// The workspace models and plans the migration jobs share within a rollout.
+    pub(crate) fn shared_plans(&self) -> &crate::rollout::SharedPlans {
+        &self.plans
     }
 
     /// Whether the dispatcher's backing service answers: `None` for the in-process queue.
@@ -71,17 +77,19 @@ pub fn start(
     tracker: &TaskTracker,
 ) -> Result<JobQueue, QueueError> {
     fault::init().map_err(QueueError::Fault)?;
+    let plans = crate::rollout::SharedPlans::new();
     let ctx = Arc::new(runner::Ctx {
         catalog,
         backend,
         config,
         metrics,
+        plans: plans.clone(),
     });
     let inner = match &redis.url {
         Some(url) => Dispatch::Redis(redis_queue::start(ctx, redis, url, shutdown, tracker)?),
         None => Dispatch::InProcess(queue::start(ctx, shutdown, tracker)),
     };
-    Ok(JobQueue { inner })
+    Ok(JobQueue { inner, plans })
 }
 
 /// Why a job attempt failed.

@@ -17,6 +17,8 @@ pub(crate) struct Ctx {
     pub backend: BackendAdmin,
     pub config: JobsConfig,
     pub metrics: Metrics,
+    /// Workspace models and plans shared by the databases of a rollout.
+    pub plans: crate::rollout::SharedPlans,
 }
 
 /// How an attempt ended, as far as the dispatcher is concerned.

@@ -12,37 +12,63 @@
 //!
 //! Starting is claimed in the catalog first (`pending` -> `running`), so two admin processes
 //! never start one database twice; the migration lock makes a duplicate harmless anyway.
+//!
+//! Each database stays a `migrate_database` job (its own lock, snapshot, recorded steps, retries
+//! with backoff through the queue, restore on final failure, resumed after a crash), but the
+//! expensive part is shared: the jobs of one rollout take their workspace model and plan from
+//! [`SharedPlans`], which this driver owns the lifetime of (a rollout's entries go when it
+//! ends or sits idle). A job that ends records its row and wakes the driver, so the next
+//! database starts at once rather than at the next tick.
+//!
+//! At start (and every [`CLEANUP_EVERY`]) the driver drops workspaces left on the backend by a
+//! crashed process (`octodb_schema::cleanup_leftovers`).
 
 use std::time::Duration;
 
 use octodb_catalog::{
-    Catalog, CatalogError, JobStatus, NewAudit, NewJob, Rollout, RolloutDatabase, OUTCOME_FAILURE,
-    OUTCOME_SUCCESS,
+    BackendAdmin, Catalog, CatalogError, JobStatus, NewAudit, NewJob, Rollout, RolloutDatabase,
+    OUTCOME_FAILURE, OUTCOME_SUCCESS,
 };
 use octodb_schema::Allow;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cache::{SharedPlans, IDLE};
 use crate::jobs::migrate_database::{self, Payload};
 use crate::JobQueue;
 
-/// How often active rollouts are looked at.
+/// How often active rollouts are looked at when no migration wakes the driver.
 const TICK: Duration = Duration::from_millis(200);
+
+/// How often leftover workspaces are looked for.
+const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
+/// Workspaces older than this are leftovers: a live one exists only while it is built and read
+/// (a dry run keeps its own for the length of the dry run).
+const LEFTOVER_AGE: Duration = Duration::from_secs(600);
 
 /// Starts the driver on `tracker`; it stops when `shutdown` is cancelled.
 pub fn start(
     catalog: Catalog,
+    backend: BackendAdmin,
     queue: JobQueue,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) {
     tracker.spawn(async move {
+        let plans = queue.shared_plans().clone();
+        let mut last_cleanup: Option<std::time::Instant> = None;
         loop {
+            if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
+                last_cleanup = Some(std::time::Instant::now());
+                cleanup(&backend).await;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(TICK) => {}
+                _ = plans.woken() => {}
             }
-            if let Err(e) = tick(&catalog, &queue).await {
+            if let Err(e) = tick(&catalog, &queue, &plans).await {
                 tracing::warn!(error = %e, "rollout driver: cannot read the catalog; retrying");
             }
         }
@@ -50,8 +76,36 @@ pub fn start(
     });
 }
 
-async fn tick(catalog: &Catalog, queue: &JobQueue) -> Result<(), CatalogError> {
-    for r in catalog.active_rollouts().await? {
+/// Drops leftover workspaces (best effort: the next round tries again).
+async fn cleanup(backend: &BackendAdmin) {
+    let mut conn = match crate::templates::connect(backend).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the backend to drop leftover workspaces");
+            return;
+        }
+    };
+    match octodb_schema::cleanup_leftovers(&mut conn, LEFTOVER_AGE).await {
+        Ok(dropped) if !dropped.is_empty() => {
+            tracing::info!(count = dropped.len(), "dropped leftover workspaces");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot drop leftover workspaces"),
+    }
+    if let Err(e) = conn.disconnect().await {
+        tracing::debug!(error = %e, "closing a backend connection");
+    }
+}
+
+async fn tick(
+    catalog: &Catalog,
+    queue: &JobQueue,
+    plans: &SharedPlans,
+) -> Result<(), CatalogError> {
+    let active = catalog.active_rollouts().await?;
+    let ids: Vec<u64> = active.iter().map(|r| r.id).collect();
+    plans.retain(&ids, IDLE);
+    for r in active {
         if let Err(e) = advance(catalog, queue, &r).await {
             tracing::warn!(rollout_id = r.id, error = %e, "rollout driver: cannot advance");
         }

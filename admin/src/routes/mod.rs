@@ -8,6 +8,8 @@ pub mod database_template_put;
 pub mod databases_create;
 pub mod databases_drop;
 pub mod databases_list;
+pub mod drift_get;
+pub mod drift_list;
 pub mod healthz;
 pub mod jobs_get;
 pub mod keys_create;
@@ -32,6 +34,8 @@ pub mod templates_get;
 pub mod templates_list;
 pub mod tenant_audit_list;
 mod tenant_database;
+pub mod tenant_limits_get;
+pub mod tenant_limits_put;
 pub mod tenants_create;
 pub mod tenants_delete;
 pub mod tenants_get;
@@ -129,6 +133,10 @@ pub fn table() -> Vec<Route> {
             "/v1/tenants/{id}/databases/{db}/schema",
             schema_get::get_schema,
         ),
+        get(
+            "/v1/tenants/{id}/databases/{db}/drift",
+            drift_get::get_drift,
+        ),
         post(
             "/v1/tenants/{id}/databases/{db}/query",
             query_post::run_query,
@@ -139,6 +147,8 @@ pub fn table() -> Vec<Route> {
         ),
         put("/v1/tenants/{id}/webhook", webhook_put::put_webhook),
         get("/v1/tenants/{id}/webhook", webhook_get::get_webhook),
+        get("/v1/tenants/{id}/limits", tenant_limits_get::get_limits),
+        put("/v1/tenants/{id}/limits", tenant_limits_put::put_limits),
         delete("/v1/tenants/{id}/webhook", webhook_delete::delete_webhook),
         post(
             "/v1/tenants/{id}/webhook/rotate",
@@ -180,6 +190,7 @@ pub fn table() -> Vec<Route> {
             database_template_opt_in::opt_in,
         ),
         get("/v1/jobs/{id}", jobs_get::get_job),
+        get("/v1/drift", drift_list::list_drift),
         get("/v1/audit", audit_list::list_audit),
     ]
 }

@@ -2,6 +2,12 @@
 //! (one query per kind of object for the whole database), SHOW CREATE TABLE per table for the
 //! text that CREATE steps and restore checks use, and for the server's key order.
 //!
+//! A rollout reads every database twice (snapshot, verification), so the reads are batched:
+//! the five information_schema queries go in one round trip as a multi-statement text query
+//! when the schema name is plain (ASCII letters, digits, `_`, `$`: a literal that needs no
+//! escaping under any `sql_mode`; other names use one prepared statement per query), and every
+//! table's SHOW CREATE TABLE goes in one more round trip.
+//!
 //! Written against MariaDB 10.11. MySQL 8 differs in ways noted where they matter:
 //! `COLUMN_DEFAULT` holds unquoted literals there (and `EXTRA` says `DEFAULT_GENERATED` for
 //! expression defaults), `CHECK_CONSTRAINTS` has no `TABLE_NAME`/`LEVEL` (join
@@ -13,7 +19,7 @@ use std::collections::BTreeMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use crate::ident::{qualified, SchemaName};
+use crate::ident::{qualified, quote_string, SchemaName};
 use crate::model::{
     Check, Column, ForeignKey, Generated, Index, IndexKind, IndexPart, SchemaModel, TableModel,
 };
@@ -90,22 +96,104 @@ pub async fn introspect(
     conn: &mut Conn,
     schema: &SchemaName,
 ) -> Result<SchemaModel, IntrospectError> {
-    let mut tables = read_tables(conn, schema).await?;
-    read_columns(conn, schema, &mut tables).await?;
-    read_indexes(conn, schema, &mut tables).await?;
-    read_foreign_keys(conn, schema, &mut tables).await?;
-    read_checks(conn, schema, &mut tables).await?;
+    let [tables, columns, indexes, foreign_keys, rules, checks] =
+        read_definitions(conn, schema).await?;
+    let mut tables = read_tables(tables)?;
+    read_columns(columns, &mut tables)?;
+    read_indexes(indexes, &mut tables)?;
+    read_foreign_keys(foreign_keys, rules, schema, &mut tables)?;
+    read_checks(checks, &mut tables)?;
+    read_create_statements(conn, schema, &mut tables).await?;
+    Ok(SchemaModel { tables })
+}
+
+/// The information_schema queries, in the order [`introspect`] reads them; `?` is the schema.
+/// Each filters its own table by the schema: MariaDB opens only that schema's tables then,
+/// whereas a join of KEY_COLUMN_USAGE with REFERENTIAL_CONSTRAINTS on the constraint schema
+/// reads every table of the server (50 ms with 2,000 tables, growing with the fleet).
+const QUERIES: [&str; 6] = [
+    "SELECT t.TABLE_NAME, t.ENGINE, t.TABLE_COLLATION, c.CHARACTER_SET_NAME, \
+            t.CREATE_OPTIONS, t.TABLE_COMMENT \
+     FROM information_schema.TABLES t \
+     LEFT JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION \
+     WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'",
+    "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, \
+            CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_COMMENT, GENERATION_EXPRESSION \
+     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+     ORDER BY TABLE_NAME, ORDINAL_POSITION",
+    "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, \
+            COLLATION, INDEX_TYPE, INDEX_COMMENT, IGNORED \
+     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
+     ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+    "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, \
+            REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+     FROM information_schema.KEY_COLUMN_USAGE \
+     WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL \
+     ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+    "SELECT TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE \
+     FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+    "SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE \
+     FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? \
+     ORDER BY TABLE_NAME, CONSTRAINT_NAME",
+];
+
+/// Whether `name` can be written as a string literal without any escaping.
+fn plain(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// The rows of every query of [`QUERIES`] for `schema`.
+async fn read_definitions(
+    conn: &mut Conn,
+    schema: &SchemaName,
+) -> Result<[Vec<Row>; 6], IntrospectError> {
+    let mut out: [Vec<Row>; 6] = Default::default();
+    if plain(schema.as_str()) {
+        let literal = quote_string(schema.as_str());
+        let batch = QUERIES
+            .iter()
+            .map(|q| q.replacen('?', &literal, 1))
+            .collect::<Vec<_>>()
+            .join(";\n");
+        let mut result = conn.query_iter(batch).await?;
+        for rows in out.iter_mut() {
+            *rows = result.collect::<Row>().await?;
+        }
+        result.drop_result().await?;
+    } else {
+        for (rows, query) in out.iter_mut().zip(QUERIES) {
+            *rows = conn.exec(query, (schema.as_str(),)).await?;
+        }
+    }
+    Ok(out)
+}
+
+/// Every table's SHOW CREATE TABLE, in one round trip.
+async fn read_create_statements(
+    conn: &mut Conn,
+    schema: &SchemaName,
+    tables: &mut BTreeMap<String, TableModel>,
+) -> Result<(), IntrospectError> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let batch = tables
+        .values()
+        .map(|t| format!("SHOW CREATE TABLE {}", qualified(schema, &t.name)))
+        .collect::<Vec<_>>()
+        .join(";\n");
+    let mut result = conn.query_iter(batch).await?;
     for t in tables.values_mut() {
-        let (_, sql): (String, String) = conn
-            .query_first(format!("SHOW CREATE TABLE {}", qualified(schema, &t.name)))
-            .await?
-            .ok_or_else(|| {
-                IntrospectError::Unexpected(format!("no SHOW CREATE TABLE for {}", t.name))
-            })?;
-        t.create_sql = sql;
+        let rows: Vec<Row> = result.collect().await?;
+        let row = rows.first().ok_or_else(|| {
+            IntrospectError::Unexpected(format!("no SHOW CREATE TABLE for {}", t.name))
+        })?;
+        t.create_sql = required(row, 1)?;
         order_like_create(t);
     }
-    Ok(SchemaModel { tables })
+    result.drop_result().await?;
+    Ok(())
 }
 
 fn text(row: &Row, i: usize) -> Result<Option<String>, IntrospectError> {
@@ -126,20 +214,7 @@ fn required(row: &Row, i: usize) -> Result<String, IntrospectError> {
     text(row, i)?.ok_or_else(|| IntrospectError::Unexpected(format!("column {i} is NULL")))
 }
 
-async fn read_tables(
-    conn: &mut Conn,
-    schema: &SchemaName,
-) -> Result<BTreeMap<String, TableModel>, IntrospectError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT t.TABLE_NAME, t.ENGINE, t.TABLE_COLLATION, c.CHARACTER_SET_NAME, \
-                    t.CREATE_OPTIONS, t.TABLE_COMMENT \
-             FROM information_schema.TABLES t \
-             LEFT JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION \
-             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'",
-            (schema.as_str(),),
-        )
-        .await?;
+fn read_tables(rows: Vec<Row>) -> Result<BTreeMap<String, TableModel>, IntrospectError> {
     let mut tables = BTreeMap::new();
     for row in rows {
         let name = required(&row, 0)?;
@@ -164,20 +239,10 @@ async fn read_tables(
     Ok(tables)
 }
 
-async fn read_columns(
-    conn: &mut Conn,
-    schema: &SchemaName,
+fn read_columns(
+    rows: Vec<Row>,
     tables: &mut BTreeMap<String, TableModel>,
 ) -> Result<(), IntrospectError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, \
-                    CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_COMMENT, GENERATION_EXPRESSION \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
-             ORDER BY TABLE_NAME, ORDINAL_POSITION",
-            (schema.as_str(),),
-        )
-        .await?;
     for row in rows {
         let table = required(&row, 0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -216,20 +281,10 @@ async fn read_columns(
     Ok(())
 }
 
-async fn read_indexes(
-    conn: &mut Conn,
-    schema: &SchemaName,
+fn read_indexes(
+    rows: Vec<Row>,
     tables: &mut BTreeMap<String, TableModel>,
 ) -> Result<(), IntrospectError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, \
-                    COLLATION, INDEX_TYPE, INDEX_COMMENT, IGNORED \
-             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
-             ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
-            (schema.as_str(),),
-        )
-        .await?;
     for row in rows {
         let table = required(&row, 0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -269,24 +324,20 @@ async fn read_indexes(
     Ok(())
 }
 
-async fn read_foreign_keys(
-    conn: &mut Conn,
+fn read_foreign_keys(
+    rows: Vec<Row>,
+    rule_rows: Vec<Row>,
     schema: &SchemaName,
     tables: &mut BTreeMap<String, TableModel>,
 ) -> Result<(), IntrospectError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, \
-                    k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE \
-             FROM information_schema.KEY_COLUMN_USAGE k \
-             JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-               ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME \
-              AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
-             WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL \
-             ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-            (schema.as_str(),),
-        )
-        .await?;
+    // (table, constraint) -> (ON UPDATE, ON DELETE)
+    let mut rules = std::collections::HashMap::new();
+    for row in rule_rows {
+        rules.insert(
+            (required(&row, 0)?, required(&row, 1)?),
+            (required(&row, 2)?, required(&row, 3)?),
+        );
+    }
     for row in rows {
         let table = required(&row, 0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -305,31 +356,28 @@ async fn read_foreign_keys(
             fk.referenced_columns.push(referenced);
             continue;
         }
+        let (on_update, on_delete) = rules
+            .get(&(table.clone(), name.clone()))
+            .cloned()
+            .ok_or_else(|| {
+                IntrospectError::Unexpected(format!("no rules for foreign key {table}.{name}"))
+            })?;
         t.foreign_keys.push(ForeignKey {
             name,
             columns: vec![column],
             referenced_table: required(&row, 4)?,
             referenced_columns: vec![referenced],
-            on_update: required(&row, 6)?,
-            on_delete: required(&row, 7)?,
+            on_update,
+            on_delete,
         });
     }
     Ok(())
 }
 
-async fn read_checks(
-    conn: &mut Conn,
-    schema: &SchemaName,
+fn read_checks(
+    rows: Vec<Row>,
     tables: &mut BTreeMap<String, TableModel>,
 ) -> Result<(), IntrospectError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE \
-             FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? \
-             ORDER BY TABLE_NAME, CONSTRAINT_NAME",
-            (schema.as_str(),),
-        )
-        .await?;
     for row in rows {
         let table = required(&row, 0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -351,4 +399,18 @@ async fn read_checks(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn only_plain_names_become_literals() {
+        assert!(plain("t_acme__shop"));
+        assert!(plain("octodb_ws_1_ab_cd"));
+        for name in ["d`b", "a'b", "a\\b", "é", "a b", "a-b"] {
+            assert!(!plain(name), "{name:?}");
+        }
+    }
 }

@@ -1,139 +1,433 @@
-//! Backend connections: one `mysql_async` pool per tenant backend user, and the checkout that
-//! hands a session its connection.
+//! Backend connections: a small pool per tenant, and the lease (RAII guard) that lends a
+//! session one connection for a statement or a transaction.
 //!
 //! Each pool logs in as the tenant's own backend user, which holds SELECT, INSERT, UPDATE and
 //! DELETE on the tenant's physical databases only: even a policy bug cannot reach another
 //! tenant. Pool connections never have a default database; every statement names its tables
-//! fully. Connections come back to the pool only after COM_RESET_CONNECTION, so no session
-//! state, open transaction or user variable leaks from one session to the next.
+//! fully, so the session's current database needs no replay.
+//!
+//! Our own pool rather than mysql_async's: a pooled connection carries the session state last
+//! applied on it ([`ConnState`]), so the next borrower replays only what differs, and it comes
+//! back without COM_RESET_CONNECTION (a round trip per statement otherwise). A lease is
+//! returned as it is when the session left nothing behind that cannot move, reset first when
+//! it did (user variables, an open transaction: see [`pins`]), and closed when broken.
+
+pub mod pins;
+pub mod state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{Conn, Opts, OptsBuilder};
 use octodb_catalog::Login;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Identifies a pool: the backend, the tenant's credentials, and the FOUND_ROWS capability
-/// (it changes what UPDATE reports as affected rows, so a client asking for it needs
-/// connections opened with it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PoolKey {
-    tenant_id: u64,
+pub use pins::{PinCounts, PinReason, Pins};
+pub use state::ConnState;
+
+/// How pools are sized and kept.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections per tenant (both FOUND_ROWS variants together).
+    pub max: usize,
+    /// Longest wait for a connection before the client gets an error.
+    pub wait: Duration,
+    /// Idle connections older than this are closed.
+    pub idle: Duration,
+    /// Prepared statements kept per connection (least recently used closed first), so the
+    /// server's Prepared_stmt_count stays under max x this for a tenant.
+    pub stmt_cache: usize,
+    pub max_packet: usize,
+}
+
+/// The tenant's credentials on its backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Creds {
     host: String,
     port: u16,
     user: String,
     password: String,
-    found_rows: bool,
+}
+
+/// An idle connection and the state applied on it.
+struct Idle {
+    conn: Conn,
+    state: ConnState,
+    since: Instant,
+}
+
+/// One tenant's connections. Two idle lists: the FOUND_ROWS capability changes what UPDATE
+/// reports as affected rows, so a client asking for it needs connections opened with it.
+pub struct TenantPool {
+    creds: Creds,
+    permits: Arc<Semaphore>,
+    /// The size `permits` is set up for (the tenant's backend connection cap can change at
+    /// run time), and how many permits still have to go after it shrank while they were out.
+    size: Mutex<Size>,
+    idle: Mutex<[Vec<Idle>; 2]>,
+    settings: PoolSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    max: usize,
+    debt: usize,
 }
 
 /// All tenant pools of this proxy.
 pub struct Backends {
-    pools: Mutex<HashMap<PoolKey, Pool>>,
-    pool_max: usize,
-    max_packet: usize,
-    wait: Duration,
+    pools: Mutex<HashMap<u64, Arc<TenantPool>>>,
+    settings: PoolSettings,
+    /// Pinned sessions by reason.
+    pub pins: PinCounts,
 }
 
 /// Why a backend connection could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
-    #[error("timed out waiting for a backend connection")]
-    Timeout,
+    #[error("all {max} backend connections of the tenant stayed busy for {waited:?}")]
+    Timeout { max: usize, waited: Duration },
     #[error(transparent)]
     Mysql(#[from] mysql_async::Error),
 }
 
+impl CheckoutError {
+    /// Bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckoutError::Timeout { .. } => "timeout",
+            CheckoutError::Mysql(_) => "connect",
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 impl Backends {
-    pub fn new(pool_max: usize, max_packet: usize, wait: Duration) -> Arc<Self> {
+    pub fn new(settings: PoolSettings) -> Arc<Self> {
         Arc::new(Backends {
             pools: Mutex::new(HashMap::new()),
-            pool_max,
-            max_packet,
-            wait,
+            settings,
+            pins: PinCounts::default(),
         })
     }
 
-    fn pool(&self, login: &Login, found_rows: bool) -> Pool {
-        let key = PoolKey {
-            tenant_id: login.tenant_id,
+    /// The tenant's pool; a pool with other credentials (rotated password) is replaced, its
+    /// connections closed as their leases end.
+    fn pool(&self, login: &Login) -> Arc<TenantPool> {
+        let creds = Creds {
             host: login.backend_host.clone(),
             port: login.backend_port,
             user: login.backend_user.clone(),
             password: login.backend_password.clone(),
-            found_rows,
         };
-        let mut pools = match self.pools.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(p) = pools.get(&key) {
-            return p.clone();
-        }
-        // Pools of the same tenant with other credentials are stale (rotated password).
-        let stale: Vec<PoolKey> = pools
-            .keys()
-            .filter(|k| k.tenant_id == key.tenant_id && k.found_rows == found_rows)
-            .cloned()
-            .collect();
-        for k in stale {
-            if let Some(p) = pools.remove(&k) {
-                tokio::spawn(async move {
-                    let _ = p.disconnect().await;
-                });
+        let mut pools = lock(&self.pools);
+        if let Some(p) = pools.get(&login.tenant_id) {
+            if p.creds == creds {
+                return p.clone();
             }
         }
-        let constraints = PoolConstraints::new(0, self.pool_max).unwrap_or_default();
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(key.host.clone())
-            .tcp_port(key.port)
-            .user(Some(key.user.clone()))
-            .pass(Some(key.password.clone()))
-            .db_name(None::<String>)
-            .prefer_socket(false)
-            .client_found_rows(found_rows)
-            .max_allowed_packet(Some(self.max_packet.max(1 << 20)))
-            .stmt_cache_size(256)
-            .pool_opts(
-                PoolOpts::default()
-                    .with_constraints(constraints)
-                    .with_reset_connection(false),
-            );
-        let pool = Pool::new(opts);
-        pools.insert(key, pool.clone());
+        let max = self.settings.max.max(1);
+        let pool = Arc::new(TenantPool {
+            creds,
+            permits: Arc::new(Semaphore::new(max)),
+            size: Mutex::new(Size { max, debt: 0 }),
+            idle: Mutex::new([Vec::new(), Vec::new()]),
+            settings: self.settings.clone(),
+        });
+        pools.insert(login.tenant_id, pool.clone());
         pool
     }
 
-    /// A connection from the tenant's pool, waiting at most the configured time.
-    pub async fn checkout(&self, login: &Login, found_rows: bool) -> Result<Conn, CheckoutError> {
-        let pool = self.pool(login, found_rows);
-        match tokio::time::timeout(self.wait, pool.get_conn()).await {
-            Ok(conn) => Ok(conn?),
-            Err(_) => Err(CheckoutError::Timeout),
-        }
+    /// A connection from the tenant's pool, waiting at most the configured time. `max` is
+    /// the tenant's backend connection cap now (`crate::limits`; the pool follows changes).
+    pub async fn checkout(
+        &self,
+        login: &Login,
+        found_rows: bool,
+        max: usize,
+    ) -> Result<Lease, CheckoutError> {
+        let pool = self.pool(login);
+        pool.resize(max);
+        pool.checkout(found_rows).await
     }
 
-    /// Returns a session's connection: reset (rolling back any open transaction, dropping
-    /// user variables, session settings and prepared statements), then back to its pool.
-    /// A connection that cannot be reset is closed instead.
-    pub async fn release(conn: Conn) {
-        let mut conn = conn;
-        match conn.reset().await {
-            Ok(true) => drop(conn),
-            _ => {
-                let _ = conn.disconnect().await;
+    /// Connections idle in the tenant's pool (for tests and metrics).
+    pub fn idle(&self, tenant_id: u64) -> usize {
+        lock(&self.pools)
+            .get(&tenant_id)
+            .map(|p| lock(&p.idle).iter().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    /// Closes every idle connection (at shutdown); leases still out close when they end.
+    pub async fn close(&self) {
+        let pools: Vec<Arc<TenantPool>> = lock(&self.pools).drain().map(|(_, p)| p).collect();
+        for p in pools {
+            let idle: Vec<Idle> = lock(&p.idle).iter_mut().flat_map(std::mem::take).collect();
+            for i in idle {
+                let _ = i.conn.disconnect().await;
             }
         }
     }
+}
 
-    /// Closes every pool (at shutdown).
-    pub async fn close(&self) {
-        let pools: Vec<Pool> = match self.pools.lock() {
-            Ok(mut p) => p.drain().map(|(_, v)| v).collect(),
-            Err(poisoned) => poisoned.into_inner().drain().map(|(_, v)| v).collect(),
-        };
-        for p in pools {
-            let _ = p.disconnect().await;
+impl TenantPool {
+    fn opts(&self, found_rows: bool) -> Opts {
+        let s = &self.settings;
+        Opts::from(
+            OptsBuilder::default()
+                .ip_or_hostname(self.creds.host.clone())
+                .tcp_port(self.creds.port)
+                .user(Some(self.creds.user.clone()))
+                .pass(Some(self.creds.password.clone()))
+                .db_name(None::<String>)
+                .prefer_socket(false)
+                .client_found_rows(found_rows)
+                .max_allowed_packet(Some(s.max_packet.max(1 << 20)))
+                .stmt_cache_size(s.stmt_cache),
+        )
+    }
+
+    /// Follows a new cap: more permits at once; fewer at once where they are free, the rest
+    /// as leases end (no borrower is cut short).
+    fn resize(&self, max: usize) {
+        let max = max.max(1);
+        let mut size = lock(&self.size);
+        if size.max == max {
+            return;
         }
+        if max > size.max {
+            let mut more = max - size.max;
+            let paid = more.min(size.debt);
+            size.debt -= paid;
+            more -= paid;
+            self.permits.add_permits(more);
+        } else {
+            let fewer = size.max - max;
+            let now = self.permits.forget_permits(fewer);
+            size.debt += fewer - now;
+        }
+        size.max = max;
+    }
+
+    /// Whether a permit coming back must be forgotten (the pool shrank meanwhile).
+    fn pay_debt(&self) -> bool {
+        let mut size = lock(&self.size);
+        if size.debt > 0 {
+            size.debt -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn checkout(self: Arc<Self>, found_rows: bool) -> Result<Lease, CheckoutError> {
+        let started = Instant::now();
+        let wait = self.settings.wait;
+        let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                crate::metrics::backend_checkout("timeout", started.elapsed());
+                return Err(CheckoutError::Timeout {
+                    max: lock(&self.size).max,
+                    waited: wait,
+                });
+            }
+        };
+        if let Some(idle) = self.take_idle(found_rows) {
+            crate::metrics::backend_checkout("idle", started.elapsed());
+            return Ok(Lease {
+                conn: Some(idle.conn),
+                state: idle.state,
+                from_idle: true,
+                served: false,
+                dirty: false,
+                found_rows,
+                pool: self,
+                permit: Some(permit),
+            });
+        }
+        let conn = Conn::new(self.opts(found_rows)).await.inspect_err(|_| {
+            crate::metrics::backend_checkout("error", started.elapsed());
+        })?;
+        crate::metrics::backend_checkout("new", started.elapsed());
+        Ok(Lease {
+            conn: Some(conn),
+            state: ConnState::default(),
+            from_idle: false,
+            served: false,
+            dirty: false,
+            found_rows,
+            pool: self,
+            permit: Some(permit),
+        })
+    }
+
+    /// The most recently used idle connection; expired ones are closed on the way.
+    fn take_idle(&self, found_rows: bool) -> Option<Idle> {
+        let mut idle = lock(&self.idle);
+        let list = &mut idle[usize::from(found_rows)];
+        let ttl = self.settings.idle;
+        list.retain(|i| i.since.elapsed() < ttl);
+        list.pop()
+    }
+
+    fn give_back(&self, conn: Conn, state: ConnState, found_rows: bool) {
+        let mut idle = lock(&self.idle);
+        let list = &mut idle[usize::from(found_rows)];
+        let ttl = self.settings.idle;
+        list.retain(|i| i.since.elapsed() < ttl);
+        list.push(Idle {
+            conn,
+            state,
+            since: Instant::now(),
+        });
+    }
+}
+
+/// A borrowed backend connection. Dropped, it goes back to its pool as it is, unless it is
+/// dirty (state that must not reach another session: call [`Lease::release`] to reset it
+/// first) or broken, in which case it is closed.
+pub struct Lease {
+    conn: Option<Conn>,
+    /// The session state applied on the connection.
+    pub state: ConnState,
+    /// Came from the idle list (so it may have died while idle), rather than just opened.
+    pub from_idle: bool,
+    /// A statement of the session has run on it (a failure after that is not retried).
+    pub served: bool,
+    dirty: bool,
+    found_rows: bool,
+    pool: Arc<TenantPool>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Lease {
+    /// The connection. `None` only after [`Lease::discard`].
+    pub fn conn(&mut self) -> Option<&mut Conn> {
+        self.conn.as_mut()
+    }
+
+    pub fn conn_ref(&self) -> Option<&Conn> {
+        self.conn.as_ref()
+    }
+
+    /// Marks whether the connection holds state of its session that cannot move.
+    pub fn set_dirty(&mut self, dirty: bool) {
+        self.dirty = dirty;
+    }
+
+    /// Closes the connection instead of returning it (broken, or in an unknown state).
+    pub fn discard(&mut self) {
+        self.conn = None;
+    }
+
+    /// Ends the lease: a dirty connection is reset (rolling back any open transaction,
+    /// dropping user variables, session settings and prepared statements) before it goes
+    /// back; one that cannot be reset is closed.
+    pub async fn release(mut self) {
+        if !self.dirty {
+            return;
+        }
+        if let Some(mut conn) = self.conn.take() {
+            match conn.reset().await {
+                Ok(true) => {
+                    self.dirty = false;
+                    self.state = ConnState::default();
+                    self.conn = Some(conn);
+                }
+                _ => {
+                    let _ = conn.disconnect().await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.pool.pay_debt() {
+            if let Some(p) = self.permit.take() {
+                p.forget();
+            }
+        }
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.dirty || conn.is_disconnected() {
+            // Dropping a connection outside a pool closes it.
+            drop(conn);
+            return;
+        }
+        let state = std::mem::take(&mut self.state);
+        self.pool.give_back(conn, state, self.found_rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pool(max: usize) -> TenantPool {
+        TenantPool {
+            creds: Creds {
+                host: "127.0.0.1".into(),
+                port: 1,
+                user: "u".into(),
+                password: String::new(),
+            },
+            permits: Arc::new(Semaphore::new(max)),
+            size: Mutex::new(Size { max, debt: 0 }),
+            idle: Mutex::new([Vec::new(), Vec::new()]),
+            settings: PoolSettings {
+                max,
+                wait: Duration::from_millis(10),
+                idle: Duration::from_secs(60),
+                stmt_cache: 4,
+                max_packet: 1 << 20,
+            },
+        }
+    }
+
+    /// A lease ending: its permit goes back, or is forgotten to pay the pool's debt.
+    fn give_back_permit(p: &TenantPool, permit: OwnedSemaphorePermit) {
+        if p.pay_debt() {
+            permit.forget();
+        }
+    }
+
+    #[test]
+    fn the_cap_follows_changes_without_cutting_borrowers_short() {
+        let p = pool(4);
+        p.resize(6);
+        assert_eq!(p.permits.available_permits(), 6);
+        // Three out, shrink to one: the three free permits go now, two more as they return.
+        let take = || p.permits.clone().try_acquire_owned().unwrap();
+        let (a, b, c) = (take(), take(), take());
+        p.resize(1);
+        assert_eq!(p.permits.available_permits(), 0);
+        assert_eq!(lock(&p.size).debt, 2);
+        give_back_permit(&p, a);
+        give_back_permit(&p, b);
+        assert_eq!(p.permits.available_permits(), 0);
+        give_back_permit(&p, c);
+        assert_eq!(p.permits.available_permits(), 1);
+        // Growing while permits are out and owed: the debt is cancelled first.
+        let (a, b) = (take(), p.permits.clone().try_acquire_owned().err());
+        assert!(b.is_some(), "the pool holds one");
+        p.resize(3);
+        p.resize(2);
+        assert_eq!(lock(&p.size).debt, 0);
+        assert_eq!(p.permits.available_permits(), 1);
+        give_back_permit(&p, a);
+        assert_eq!(p.permits.available_permits(), 2);
     }
 }

@@ -23,6 +23,15 @@ pub struct ProxyConfig {
     pub pool_max: usize,
     /// Seconds a client may wait for a backend connection before getting an error.
     pub pool_wait_secs: u64,
+    /// Seconds an idle backend connection is kept before it is closed.
+    pub pool_idle_secs: u64,
+    /// Prepared statements cached per backend connection (the least recently used is closed
+    /// first): the server holds at most `pool_max` x this per tenant.
+    pub backend_stmt_cache: usize,
+    /// Transaction-level multiplexing: a session borrows a backend connection per statement
+    /// (autocommit) or per transaction, and its session state is replayed on whichever
+    /// connection serves it. Off: each session keeps one connection for its whole life.
+    pub multiplexing: bool,
     /// Server version announced to clients; by default derived from the backend's.
     pub server_version: Option<String>,
     /// Total size, in bytes of statement text, of the policy decision cache.
@@ -42,6 +51,8 @@ pub struct ProxyConfig {
     pub redis: RedisConfig,
     /// Sampling of auth failures and refusals into the catalog's audit log (`[audit]`).
     pub audit: AuditConfig,
+    /// Per-tenant limit defaults and failed-login thresholds (`[limits]`).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// `[redis]`: where catalog changes are announced (published by the admin). Without a URL the
@@ -111,6 +122,9 @@ impl Default for ProxyConfig {
             max_packet_size: 64 << 20,
             pool_max: 64,
             pool_wait_secs: 10,
+            pool_idle_secs: 60,
+            backend_stmt_cache: 64,
+            multiplexing: true,
             server_version: None,
             decision_cache_bytes: 64 << 20,
             shutdown_grace_secs: 10,
@@ -119,6 +133,7 @@ impl Default for ProxyConfig {
             catalog: CatalogConfig::default(),
             redis: RedisConfig::default(),
             audit: AuditConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -147,9 +162,13 @@ impl ProxyConfig {
         if self.audit.queue == 0 {
             return Err("audit.queue must be at least 1".into());
         }
+        if self.backend_stmt_cache == 0 || self.backend_stmt_cache > 4096 {
+            return Err("backend_stmt_cache must be between 1 and 4096".into());
+        }
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());
         }
+        self.limits.validate()?;
         Ok(())
     }
 }

@@ -183,6 +183,7 @@ pub struct Intervals {
 pub async fn watch_catalog(
     catalog: Catalog,
     followers: Arc<Followers>,
+    limits: Arc<crate::limits::Limits>,
     every: Intervals,
     mut notices: Option<watch::Receiver<Notices>>,
     shutdown: CancellationToken,
@@ -210,7 +211,7 @@ pub async fn watch_catalog(
             }
             _ = shutdown.cancelled() => return,
         }
-        match poll_once(&catalog, &followers, seen).await {
+        match poll_once(&catalog, &followers, &limits, seen).await {
             Ok(v) => {
                 seen = Some(v);
                 failed = false;
@@ -237,11 +238,12 @@ async fn next_notice(notices: &mut Option<watch::Receiver<Notices>>) -> Option<N
     }
 }
 
-/// One poll: the version first, then (when it moved) the states, so the states are at least
-/// as new as the version recorded.
+/// One poll: the version first, then (when it moved) the states and the tenants' limits, so
+/// they are at least as new as the version recorded.
 async fn poll_once(
     catalog: &Catalog,
     followers: &Followers,
+    limits: &crate::limits::Limits,
     seen: Option<u64>,
 ) -> Result<u64, octodb_catalog::CatalogError> {
     let version = catalog.catalog_version().await?;
@@ -251,6 +253,7 @@ async fn poll_once(
     let ids = followers.tenant_ids();
     let states = catalog.tenant_states(&ids).await?;
     followers.publish(&ids, states);
+    limits.refresh(catalog).await?;
     Ok(version)
 }
 

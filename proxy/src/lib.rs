@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod follow;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod protocol;

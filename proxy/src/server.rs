@@ -26,6 +26,8 @@ pub struct Shared {
     pub decisions: crate::cache::DecisionCache,
     /// Tenants with open sessions, told about catalog changes.
     pub followers: Arc<Followers>,
+    /// Per-tenant limits and failed-login counts.
+    pub limits: Arc<crate::limits::Limits>,
     /// Auth failures and refusals, sampled into the audit log.
     pub audit: AuditSampler,
     /// Taken (and run) by `serve`.
@@ -81,16 +83,21 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
     config.validate().map_err(StartError::Config)?;
     let catalog = Catalog::connect(&config.catalog).await?;
     let server_version = backend_version(&config).await?;
-    let backends = Backends::new(
-        config.pool_max,
-        config.max_packet_size,
-        Duration::from_secs(config.pool_wait_secs),
-    );
+    let limits =
+        crate::limits::Limits::new(config.limits.clone(), config.pool_max, &server_version);
+    let backends = Backends::new(crate::backend::PoolSettings {
+        max: config.pool_max,
+        wait: Duration::from_secs(config.pool_wait_secs),
+        idle: Duration::from_secs(config.pool_idle_secs),
+        stmt_cache: config.backend_stmt_cache,
+        max_packet: config.max_packet_size,
+    });
     let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
     let (audit, audit_writer) = AuditSampler::new(&config.audit);
     Ok(Arc::new(Shared {
         decisions,
         followers: Arc::new(Followers::default()),
+        limits,
         audit,
         audit_writer: Mutex::new(audit_writer),
         config,
@@ -180,6 +187,7 @@ fn follow_catalog(shared: &Shared, tracker: &TaskTracker, shutdown: &Cancellatio
     tracker.spawn(crate::follow::watch_catalog(
         shared.catalog.clone(),
         shared.followers.clone(),
+        shared.limits.clone(),
         every,
         notices,
         shutdown.clone(),
@@ -207,6 +215,7 @@ async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let ip = stream.peer_addr().ok().map(|a| a.ip());
     let id = shared.next_connection_id();
     let span = info_span!(
         "session",
@@ -218,7 +227,7 @@ async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
     async move {
         metrics::connection_opened();
         let (r, w) = stream.into_split();
-        let result = crate::session::serve(r, w, shared, id, shutdown).await;
+        let result = crate::session::serve(r, w, shared, id, ip, shutdown).await;
         metrics::connection_closed();
         if let Err(e) = result {
             info!(kind = e.kind(), error = %e, "session ended with an error");

@@ -73,6 +73,8 @@ pub struct TestEnv {
     /// The catalog configuration the proxy uses (URL and key), for an admin sharing it.
     pub catalog_config: CatalogConfig,
     pub addr: SocketAddr,
+    /// The running proxy's shared state (pools, pin counts), for checks.
+    pub shared: std::sync::Arc<octodb_proxy::Shared>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     tenants: Vec<TestTenant>,
@@ -109,12 +111,17 @@ impl TestEnv {
         let addr = listener.local_addr()?;
         let shared = octodb_proxy::prepare(config).await.context("proxy")?;
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(octodb_proxy::serve(listener, shared, shutdown.clone()));
+        let server = tokio::spawn(octodb_proxy::serve(
+            listener,
+            shared.clone(),
+            shutdown.clone(),
+        ));
         Ok(TestEnv {
             catalog,
             catalog_db,
             catalog_config: catalog_cfg,
             addr,
+            shared,
             shutdown,
             server,
             tenants: Vec::new(),

@@ -22,6 +22,8 @@ pub struct Hello {
     pub capabilities: CapabilityFlags,
     pub collation: u16,
     pub database: Option<String>,
+    /// Counts against the tenant's client connection limit while the session lives.
+    pub admission: crate::limits::Admission,
 }
 
 /// Character sets in which a multi-byte character can end in 0x5C (backslash): with them,
@@ -104,16 +106,19 @@ fn failed_login(
 async fn authenticate(
     shared: &Shared,
     user: &str,
+    peer: Option<std::net::IpAddr>,
     scramble: &[u8; 20],
     response: &[u8],
 ) -> Result<Identity, SessionError> {
     let login = shared.catalog.login(user).await?;
     let Some(login) = login else {
         failed_login(shared, None, user, codes::ER_ACCESS_DENIED, "unknown_user");
+        shared.limits.login_failed(user, peer, None);
         return Err(SessionError::AuthFailed(user.to_string()));
     };
     let tenant = Some(login.tenant_id);
     if !octodb_catalog::verify_native_password(scramble, response, &login.verifier) {
+        shared.limits.login_failed(user, peer, tenant);
         failed_login(
             shared,
             tenant,
@@ -144,6 +149,25 @@ async fn authenticate(
     Ok(Identity::new(login))
 }
 
+/// [`authenticate`] under the failed-login limits (`crate::limits`): while `user` or `peer`
+/// has failed too often, refused at once, without looking at the answer (failures are counted
+/// by `authenticate`).
+async fn gated_authenticate(
+    shared: &Shared,
+    user: &str,
+    peer: Option<std::net::IpAddr>,
+    scramble: &[u8; 20],
+    response: &[u8],
+) -> Result<Identity, SessionError> {
+    if let Err((ce, tenant)) = shared.limits.check_login(user, peer) {
+        failed_login(shared, tenant, user, ce.code, "throttled");
+        return Err(SessionError::Refused(ce));
+    }
+    let id = authenticate(shared, user, peer, scramble, response).await?;
+    shared.limits.login_succeeded(user, peer);
+    Ok(id)
+}
+
 /// Refuses a login that asks for a database that is not the tenant's (a failed login).
 fn check_database(shared: &Shared, id: &Identity, db: Option<&str>) -> Result<(), ClientError> {
     match db {
@@ -163,6 +187,7 @@ pub async fn handshake<R, W>(
     writer: &mut PacketWriter<W>,
     shared: &Shared,
     connection_id: u32,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Hello, SessionError>
 where
     R: AsyncRead + Unpin,
@@ -192,7 +217,7 @@ where
         &scramble,
     )
     .await?;
-    let id = authenticate(shared, &resp.user, &scramble, &answer).await?;
+    let id = gated_authenticate(shared, &resp.user, peer, &scramble, &answer).await?;
     let collation = u16::from(resp.collation);
     let checks = check_collation(collation)
         .and_then(|_| check_database(shared, &id, resp.database.as_deref()));
@@ -200,6 +225,11 @@ where
         metrics::refusal(ce.code);
         return Err(SessionError::Refused(ce));
     }
+    let admission = shared
+        .limits
+        .admit(&shared.catalog, &id.login, peer)
+        .await
+        .map_err(SessionError::Refused)?;
     let at = writer.begin_packet();
     wire::ok_packet(
         writer.payload(),
@@ -218,6 +248,7 @@ where
         capabilities: resp.capabilities & handshake::server_capabilities(),
         collation,
         database: resp.database,
+        admission,
     })
 }
 
@@ -250,12 +281,21 @@ where
             &self.scramble,
         )
         .await?;
-        let id = authenticate(&self.shared, &req.user, &self.scramble, &answer).await?;
+        let peer = self.limit.peer();
+        let id = gated_authenticate(&self.shared, &req.user, peer, &self.scramble, &answer).await?;
         let collation = req.collation.unwrap_or(self.collation);
         if let Err(ce) = check_collation(collation)
             .and_then(|_| check_database(&self.shared, &id, req.database.as_deref()))
         {
             return Err(SessionError::Refused(ce));
+        }
+        if id.login.tenant_id != self.limit.tenant_id() {
+            let shared = self.shared.clone();
+            self.limit = shared
+                .limits
+                .admit(&shared.catalog, &id.login, peer)
+                .await
+                .map_err(SessionError::Refused)?;
         }
         self.release_backend().await;
         self.stmts.clear();
@@ -265,6 +305,7 @@ where
         self.id = id;
         self.current_db = req.database;
         self.collation = collation;
+        self.state = super::state::SessionState::new(set_names_for(collation));
         tracing::info!(user = %self.id.login.username, "changed user");
         self.ok().await
     }

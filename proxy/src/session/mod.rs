@@ -3,24 +3,25 @@
 
 mod auth;
 mod follow;
+mod lease;
 mod local;
 mod prepared;
 mod query;
 pub mod results;
+pub mod state;
 pub mod tx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use mysql_async::consts::CapabilityFlags;
-use mysql_async::Conn;
 use octodb_catalog::Login;
 use octodb_policy::{Mapping, Refusal, SessionContext};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::debug;
 
-use crate::backend::Backends;
+use crate::backend::{Lease, Pins};
 use crate::error::{codes, ClientError, SessionError};
 use crate::follow::Subscription;
 use crate::metrics;
@@ -31,6 +32,7 @@ use crate::server::Shared;
 
 use prepared::ClientStmt;
 use results::NameMap;
+use state::SessionState;
 use tx::TxState;
 
 /// Collation of the connections the backend pools open (utf8mb4_general_ci).
@@ -87,12 +89,21 @@ pub struct Session<R, W> {
     follow: Subscription,
     current_db: Option<String>,
     tx: TxState,
-    /// The backend connection this session holds (for its whole life, for now).
-    backend: Option<Conn>,
+    /// The backend connection this session holds: for a statement or a transaction, longer
+    /// while something pins the session to it (see `lease`).
+    backend: Option<Lease>,
+    /// Session state replayed on whichever connection serves the next statement, and the
+    /// session's own statement outcomes.
+    state: SessionState,
+    /// Why the session holds its connection now (counted in the pinned-sessions gauge).
+    pins: Pins,
     stmts: HashMap<u32, ClientStmt>,
     /// Bytes of COM_STMT_SEND_LONG_DATA held across all statements.
     long_data_total: usize,
     next_stmt_id: u32,
+    /// The session's place under its tenant's limits (one client connection; statement
+    /// tokens and timeout).
+    limit: crate::limits::Admission,
 }
 
 /// Serves one client connection from the greeting to the end.
@@ -101,6 +112,7 @@ pub async fn serve<R, W>(
     writer: W,
     shared: Arc<Shared>,
     connection_id: u32,
+    peer: Option<std::net::IpAddr>,
     shutdown: CancellationToken,
 ) -> Result<(), SessionError>
 where
@@ -109,7 +121,8 @@ where
 {
     let mut reader = PacketReader::new(reader, shared.config.max_packet_size);
     let mut writer = PacketWriter::new(writer);
-    let hello = match auth::handshake(&mut reader, &mut writer, &shared, connection_id).await {
+    let hello = match auth::handshake(&mut reader, &mut writer, &shared, connection_id, peer).await
+    {
         Ok(hello) => hello,
         Err(e) => {
             auth::refuse(&mut writer, &e).await;
@@ -131,9 +144,12 @@ where
         current_db: hello.database,
         tx: TxState::default(),
         backend: None,
+        state: SessionState::new(auth::set_names_for(hello.collation)),
+        pins: Pins::default(),
         stmts: HashMap::new(),
         long_data_total: 0,
         next_stmt_id: 1,
+        limit: hello.admission,
     };
     let result = session.command_loop(shutdown).await;
     session.release_backend().await;
@@ -274,79 +290,6 @@ where
         self.writer.shutdown().await;
     }
 
-    /// Makes sure the session holds a backend connection set up with its character set.
-    async fn ensure_backend(&mut self) -> Result<(), ClientError> {
-        if self.backend.is_some() {
-            return Ok(());
-        }
-        let found_rows = self
-            .client_caps
-            .contains(CapabilityFlags::CLIENT_FOUND_ROWS);
-        let mut conn = self
-            .shared
-            .backends
-            .checkout(&self.id.login, found_rows)
-            .await
-            .map_err(|e| {
-                metrics::backend_error();
-                info!(error = %e, "backend checkout failed");
-                ClientError::new(
-                    codes::ER_UNKNOWN,
-                    "HY000",
-                    "The tenant's backend is unavailable, try again later",
-                )
-            })?;
-        if let Some(set_names) = auth::set_names_for(self.collation) {
-            use mysql_async::prelude::Queryable;
-            if let Err(e) = conn.query_drop(set_names).await {
-                info!(error = %e, "setting the session character set failed");
-                return Err(ClientError::new(
-                    codes::ER_UNKNOWN_CHARSET,
-                    "42000",
-                    "The session's character set is not available on the backend",
-                ));
-            }
-        }
-        self.backend = Some(conn);
-        Ok(())
-    }
-
-    /// Gives the backend connection back (reset first).
-    async fn release_backend(&mut self) {
-        if let Some(conn) = self.backend.take() {
-            Backends::release(conn).await;
-        }
-    }
-
-    /// Maps a backend failure to what the client is told, updating the session state.
-    fn backend_failure(&mut self, e: mysql_async::Error) -> ClientError {
-        match e {
-            mysql_async::Error::Server(se) => {
-                self.tx = self.tx.after_error(se.code);
-                ClientError::new(
-                    se.code,
-                    &se.state,
-                    results::logical_message(&se.message, &self.id.names),
-                )
-            }
-            mysql_async::Error::Driver(d) => {
-                ClientError::new(codes::ER_UNKNOWN, "HY000", d.to_string())
-            }
-            other => {
-                // The connection is gone, and with it any open transaction.
-                metrics::backend_error();
-                info!(error = %other, "backend connection lost");
-                self.backend = None;
-                self.tx.in_transaction = false;
-                ClientError::new(
-                    2013,
-                    "HY000",
-                    "Lost connection to the tenant's backend during query",
-                )
-            }
-        }
-    }
-
     async fn com_init_db(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let db = String::from_utf8_lossy(body).into_owned();
         if self.id.mapping.physical(&db).is_some() {
@@ -389,6 +332,7 @@ where
         self.stmts.clear();
         self.long_data_total = 0;
         self.tx = TxState::default();
+        self.state = SessionState::new(auth::set_names_for(self.collation));
         self.ok().await
     }
 }

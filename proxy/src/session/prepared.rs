@@ -74,19 +74,30 @@ where
                 ))
                 .await;
         }
-        if let Err(ce) = self.ensure_backend().await {
-            return self.error(ce).await;
-        }
-        let Some(conn) = self.backend.as_mut() else {
-            return Ok(());
-        };
-        let prepared = match conn.prep(f.sql.as_str()).await {
-            Ok(s) => s,
-            Err(e) => {
-                let ce = self.backend_failure(e);
+        let mut retried = false;
+        let prepared = loop {
+            if let Err(ce) = self.acquire().await {
                 return self.error(ce).await;
             }
+            let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
+                return Ok(());
+            };
+            match conn.prep(f.sql.as_str()).await {
+                Ok(s) => break s,
+                Err(e) if !retried && self.may_retry(&e) => {
+                    self.drop_broken();
+                    retried = true;
+                }
+                Err(e) => {
+                    let ce = self.backend_failure(e);
+                    self.repin();
+                    return self.error(ce).await;
+                }
+            }
         };
+        // The statement stays in that connection's cache; any connection prepares it again
+        // when it first runs it.
+        self.repin();
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         let params = prepared.params().to_vec();
@@ -156,34 +167,53 @@ where
         let kind = st.kind.clone();
         let remap_names = st.remap_names;
         metrics::statement(&kind);
-        if let Err(ce) = self.ensure_backend().await {
+        if let Err(ce) = self.limit.statement().await {
             return self.error(ce).await;
         }
-        let Some(conn) = self.backend.as_mut() else {
-            return Ok(());
-        };
         let params = if exec.params.is_empty() {
             Params::Empty
         } else {
             Params::Positional(exec.params)
         };
-        let outcome = match conn.exec_iter(sql.as_str(), params).await {
-            Ok(mut qr) => {
-                let status = self.tx.after(&kind).flags();
-                let remap = remap_names.then_some(&self.id.names);
-                results::stream(
-                    &mut self.writer,
-                    &mut qr,
-                    true,
-                    &self.id.names,
-                    remap,
-                    status,
-                )
-                .await
+        // With the session's own values written in, the text differs from the cached one:
+        // prepared (and cached, least recently used closed first) like any other.
+        let run_sql = self
+            .limit
+            .with_timeout(&kind, self.with_session_values(&sql))
+            .into_owned();
+        let mut retried = false;
+        loop {
+            if let Err(ce) = self.acquire().await {
+                return self.error(ce).await;
             }
-            Err(e) => Err(StreamError::Backend(e)),
-        };
-        self.finish(&kind, outcome).await
+            let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
+                return Ok(());
+            };
+            let outcome = match conn.exec_iter(run_sql.as_str(), params.clone()).await {
+                Ok(mut qr) => {
+                    let status = self.tx.after(&kind).flags();
+                    let remap = remap_names.then_some(&self.id.names);
+                    results::stream(
+                        &mut self.writer,
+                        &mut qr,
+                        true,
+                        &self.id.names,
+                        remap,
+                        status,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    if !retried && self.may_retry(&e) {
+                        self.drop_broken();
+                        retried = true;
+                        continue;
+                    }
+                    Err(StreamError::Backend(e))
+                }
+            };
+            return self.finish(&kind, &sql, outcome).await;
+        }
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer, even for an unknown statement. All long data a

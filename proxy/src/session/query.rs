@@ -54,40 +54,65 @@ where
         self.refusal(r).await
     }
 
-    /// Runs a statement with the text protocol and streams its result.
+    /// Runs a statement with the text protocol and streams its result. A connection found
+    /// dead when the statement is sent (killed while idle in the pool) is replaced once.
     async fn forward_text(&mut self, f: &Forward) -> Result<(), SessionError> {
         metrics::statement(&f.kind);
-        if let Err(ce) = self.ensure_backend().await {
+        if let Err(ce) = self.limit.statement().await {
             return self.error(ce).await;
         }
-        let Some(conn) = self.backend.as_mut() else {
-            return Ok(());
-        };
-        let outcome = match conn.query_iter(f.sql.as_str()).await {
-            Ok(mut qr) => {
-                let status = self.tx.after(&f.kind).flags();
-                let remap = (f.remap_names || f.kind == StatementKind::ShowWarnings)
-                    .then_some(&self.id.names);
-                results::stream(
-                    &mut self.writer,
-                    &mut qr,
-                    false,
-                    &self.id.names,
-                    remap,
-                    status,
-                )
-                .await
+        let sql = self
+            .limit
+            .with_timeout(&f.kind, self.with_session_values(&f.sql));
+        // With no connection held, the previous statement left no warnings: a connection
+        // whose last statement (another session's) did must not show them.
+        let clear_warnings = f.kind == StatementKind::ShowWarnings && self.backend.is_none();
+        let mut retried = false;
+        loop {
+            if let Err(ce) = self.acquire().await {
+                return self.error(ce).await;
             }
-            Err(e) => Err(StreamError::Backend(e)),
-        };
-        self.finish(&f.kind, outcome).await
+            let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
+                return Ok(());
+            };
+            if clear_warnings {
+                let _ = conn.query_drop("DO 0").await;
+            }
+            let outcome = match conn.query_iter(sql.as_ref()).await {
+                Ok(mut qr) => {
+                    let status = self.tx.after(&f.kind).flags();
+                    let remap = (f.remap_names || f.kind == StatementKind::ShowWarnings)
+                        .then_some(&self.id.names);
+                    results::stream(
+                        &mut self.writer,
+                        &mut qr,
+                        false,
+                        &self.id.names,
+                        remap,
+                        status,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    if !retried && self.may_retry(&e) {
+                        self.drop_broken();
+                        retried = true;
+                        continue;
+                    }
+                    Err(StreamError::Backend(e))
+                }
+            };
+            return self.finish(&f.kind, &f.sql, outcome).await;
+        }
     }
 
     /// Writes the terminator of a result (EOF or OK) with the session's new status, or the
-    /// backend's error in its place.
+    /// backend's error in its place; then records what the statement left and gives the
+    /// connection back if nothing pins the session to it.
     pub(super) async fn finish(
         &mut self,
         kind: &StatementKind,
+        sql: &str,
         outcome: Result<Done, StreamError>,
     ) -> Result<(), SessionError> {
         match outcome {
@@ -96,6 +121,7 @@ where
                 if let Some(flags) = self
                     .backend
                     .as_ref()
+                    .and_then(|l| l.conn_ref())
                     .and_then(|c| c.last_ok_packet())
                     .map(|ok| ok.status_flags())
                 {
@@ -115,12 +141,19 @@ where
                         &done.info,
                     );
                 }
+                self.settle(kind, sql, Ok(&done));
                 self.writer.end_packet(at).await?;
                 Ok(())
             }
-            Err(StreamError::Client(e)) => Err(e.into()),
+            Err(StreamError::Client(e)) => {
+                // The result was cut short: the connection is in no state to serve anyone.
+                self.drop_broken();
+                Err(e.into())
+            }
             Err(StreamError::Backend(e)) => {
                 let ce = self.backend_failure(e);
+                crate::limits::backend_error(ce.code);
+                self.settle(kind, sql, Err(()));
                 self.error(ce).await
             }
         }
@@ -139,10 +172,10 @@ where
             }
             Err(r) => return self.policy_refusal(&sql, r.clone()).await,
         };
-        if let Err(ce) = self.ensure_backend().await {
+        if let Err(ce) = self.acquire().await {
             return self.error(ce).await;
         }
-        let Some(conn) = self.backend.as_mut() else {
+        let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
             return Ok(());
         };
         let status = self.tx.flags();
@@ -158,12 +191,14 @@ where
         };
         match cols {
             Ok(cols) => {
+                self.repin();
                 let cols = cols.unwrap_or_default();
                 results::write_columns(&mut self.writer, &cols, &self.id.names, status).await?;
                 Ok(())
             }
             Err(e) => {
                 let ce: ClientError = self.backend_failure(e);
+                self.repin();
                 self.error(ce).await
             }
         }

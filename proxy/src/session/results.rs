@@ -21,6 +21,8 @@ pub struct Done {
     pub result_set: bool,
     pub affected_rows: u64,
     pub last_insert_id: u64,
+    /// Rows of a result set (what FOUND_ROWS() reports next).
+    pub rows: u64,
     pub warnings: u16,
     pub info: Vec<u8>,
 }
@@ -115,6 +117,7 @@ where
                 last_insert_id: qr.last_insert_id().unwrap_or(0),
                 warnings: qr.warnings(),
                 info: qr.info().as_bytes().to_vec(),
+                rows: 0,
             });
         }
     };
@@ -124,7 +127,9 @@ where
     write_columns(w, &cols, names, status).await?;
     let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
     let mut values: Vec<Value> = Vec::with_capacity(cols.len());
+    let mut rows = 0u64;
     while let Some(row) = qr.next().await? {
+        rows += 1;
         values.clear();
         values.extend(
             row.unwrap_raw()
@@ -148,6 +153,7 @@ where
         last_insert_id: 0,
         warnings: qr.warnings(),
         info: Vec::new(),
+        rows,
     })
 }
 

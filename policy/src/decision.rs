@@ -19,6 +19,83 @@ pub struct Forward {
     /// The result names databases (information_schema, SHOW statements, SHOW CREATE TABLE):
     /// the session maps physical database names in result values back to logical ones.
     pub remap_names: bool,
+    /// Running it leaves a user variable on the connection (`SET @x`, `INTO @x`, `@x := ...`):
+    /// the session is pinned to that connection. Decided once per statement text, so the
+    /// session never re-reads the text.
+    pub sets_user_variable: bool,
+    /// It may call `LAST_INSERT_ID()`, `ROW_COUNT()` or `FOUND_ROWS()`: the session writes its
+    /// own values in before running it (a false positive only costs a parse).
+    pub uses_session_values: bool,
+    /// A SELECT with `SQL_CALC_FOUND_ROWS`: `FOUND_ROWS()` is left to the connection that ran it.
+    pub calc_found_rows: bool,
+    /// The tables a query reads (and a writing statement names): what the result cache
+    /// checks for writes since an entry was filled. Empty for special and SHOW statements.
+    pub reads: Vec<TableRef>,
+    /// The tables an INSERT/UPDATE/DELETE/REPLACE may change (every table it names): the
+    /// result cache drops entries that read them.
+    pub writes: Vec<TableRef>,
+    /// A plain SELECT whose result depends only on its text, the replayed session state and
+    /// the rows of `reads` (see the policy's `footprint` pass): the result cache may reuse it.
+    pub cacheable: bool,
+    /// The digest of the tenant's own text (logical names, literals as `?`), for per-statement
+    /// statistics. Computed once per distinct text by `check` from the tokens it already has;
+    /// shared, so executions only clone the pointer.
+    pub digest: std::sync::Arc<crate::Digest>,
+}
+
+/// A table as the rendered statement names it: physical database and table name, both lower
+/// case (so a write to `T` drops entries that read `t` whatever `lower_case_table_names` is:
+/// at worst an early invalidation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableRef {
+    pub db: String,
+    pub table: String,
+}
+
+impl TableRef {
+    pub fn new(db: &str, table: &str) -> Self {
+        TableRef {
+            db: db.to_ascii_lowercase(),
+            table: table.to_ascii_lowercase(),
+        }
+    }
+}
+
+impl Forward {
+    /// A statement to forward as it is; what the policy learns about it from the tree is
+    /// added by the caller that has the tree. The session facts (user variables, session-value
+    /// functions, SQL_CALC_FOUND_ROWS) are read from the rendered text here, once per distinct
+    /// statement (decisions are cached), instead of on every execution.
+    pub fn new(sql: String, kind: StatementKind, remap_names: bool) -> Self {
+        let facts = crate::session_values::TextFacts::of_text(&sql);
+        Self::with_facts(sql, kind, remap_names, facts)
+    }
+
+    /// [`Forward::new`] with the session-value facts already read (from the statement's
+    /// tokens, which `check` has in hand: cheaper than scanning the text again).
+    pub(crate) fn with_facts(
+        sql: String,
+        kind: StatementKind,
+        remap_names: bool,
+        facts: crate::session_values::TextFacts,
+    ) -> Self {
+        let sets_user_variable = crate::session_values::sets_user_variable(&sql);
+        let uses_session_values = facts.session_function;
+        let calc_found_rows = facts.calc_found_rows;
+        Forward {
+            sql,
+            kind,
+            remap_names,
+            sets_user_variable,
+            uses_session_values,
+            calc_found_rows,
+            reads: Vec::new(),
+            writes: Vec::new(),
+            cacheable: false,
+            // `check` replaces it with the digest of the tenant's text, which only it has.
+            digest: crate::digest::Digest::unset(),
+        }
+    }
 }
 
 /// The kinds of forwarded statements the session tracks state for.

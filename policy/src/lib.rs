@@ -15,6 +15,9 @@
 //!    the tenant's logical view;
 //! 7. `render`: safe rendering, verified by re-parsing.
 //!
+//! `digest` gives a forwarded statement the normal form of the tenant's own tokens (literals as
+//! `?`), once per distinct text, for the proxy's per-statement statistics.
+//!
 //! `canonical` tokenizes the statement (1) and the rendered text (7) where it can: exactly
 //! sqlparser's tokens, cheaper; it gives up, and sqlparser's tokenizer runs, on anything else.
 
@@ -24,6 +27,9 @@ mod canonical;
 mod classify;
 mod columns;
 mod decision;
+mod depth;
+mod digest;
+mod footprint;
 mod identity;
 mod infoschema;
 mod lexical;
@@ -43,7 +49,8 @@ mod sql_mode;
 mod sysvars;
 mod tables;
 
-pub use decision::{Decision, Forward, Local, Refusal, StatementKind};
+pub use decision::{Decision, Forward, Local, Refusal, StatementKind, TableRef};
+pub use digest::{Digest, MAX_DIGEST_TEXT};
 pub use mapping::{Mapping, SessionContext};
 pub use schema::parse_schema;
 
@@ -63,16 +70,20 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     while sig.last() == Some(&&Token::SemiColon) {
         sig.pop();
     }
+    depth::check_tokens(&sig)?;
+    let significant = sig.len();
+    let digest = std::sync::Arc::new(Digest::of_tokens(&sig));
     if let Some(decision) = special::recognise(&sig) {
-        return decision;
+        return with_digest(decision, digest);
     }
     if let Some(decision) = show_text::recognise(ctx, &sig) {
-        return decision;
+        return with_digest(decision, digest);
     }
+    let facts = session_values::TextFacts::of_tokens(&sig);
     drop(sig);
 
     let stripped = share_lock::strip(&mut tokens);
-    let mut stmt = parse::parse_one(tokens, sql)?;
+    let mut stmt = depth::check_tree(parse::parse_one(tokens, sql)?, significant)?;
     let (kind, mut remap_names) = match classify::classify(&stmt, ctx)? {
         Classified::Local(local) => return Ok(Decision::Local(local)),
         Classified::Forward { kind, remap_names } => (kind, remap_names),
@@ -92,9 +103,25 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     if share {
         sql.push_str(share_lock::SUFFIX);
     }
-    Ok(Decision::Forward(Forward {
-        sql,
-        kind,
-        remap_names,
-    }))
+    let mut forward = Forward::with_facts(sql, kind, remap_names, facts);
+    forward.digest = digest;
+    let footprint = footprint::of(&stmt, share);
+    forward.reads = footprint.reads;
+    forward.writes = footprint.writes;
+    forward.cacheable = footprint.cacheable && !remap_names;
+    Ok(Decision::Forward(forward))
+}
+
+/// A decision for a statement recognised from its tokens, with the digest of those tokens.
+fn with_digest(
+    decision: Result<Decision, Refusal>,
+    digest: std::sync::Arc<Digest>,
+) -> Result<Decision, Refusal> {
+    decision.map(|d| match d {
+        Decision::Forward(mut f) => {
+            f.digest = digest;
+            Decision::Forward(f)
+        }
+        local => local,
+    })
 }

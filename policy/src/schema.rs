@@ -91,6 +91,7 @@ pub fn parse_schema(sql: &str) -> Result<Vec<String>, Refusal> {
     let comments = lexical::check_raw(sql)?;
     let tokens = parse::tokenize(sql)?;
     lexical::check_tokens(sql, &tokens, comments)?;
+    crate::depth::check_tokens(&parse::significant(&tokens))?;
     let statements = parse::parse_many(tokens)?;
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {

@@ -22,6 +22,7 @@ use sqlparser::ast::{
 };
 
 use crate::{parse, render, share_lock};
+use sqlparser::tokenizer::Token;
 
 /// The session's own values of the functions that read the previous statement's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +51,66 @@ const FUNCTIONS: [&str; 3] = ["LAST_INSERT_ID", "ROW_COUNT", "FOUND_ROWS"];
 /// Whether `sql` may call one of the session-value functions (a cheap, case-insensitive scan:
 /// a false positive only costs a parse).
 pub fn mentions_session_function(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    FUNCTIONS.iter().any(|f| {
-        b.windows(f.len())
-            .any(|w| w.eq_ignore_ascii_case(f.as_bytes()))
-    })
+    FUNCTIONS.iter().any(|f| contains_ignore_case(sql, f))
+}
+
+/// Whether `sql` mentions `SQL_CALC_FOUND_ROWS` (case-insensitive; in a string literal too,
+/// which only pins the session for one statement more than needed).
+pub fn mentions_calc_found_rows(sql: &str) -> bool {
+    contains_ignore_case(sql, "SQL_CALC_FOUND_ROWS")
+}
+
+/// What the session needs to know about a statement's text, read once per distinct statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextFacts {
+    /// It may call a session-value function ([`mentions_session_function`]).
+    pub session_function: bool,
+    /// It mentions `SQL_CALC_FOUND_ROWS` ([`mentions_calc_found_rows`]).
+    pub calc_found_rows: bool,
+}
+
+impl TextFacts {
+    /// From the text: every occurrence counts, in string literals too (harmless).
+    pub fn of_text(sql: &str) -> Self {
+        TextFacts {
+            session_function: mentions_session_function(sql),
+            calc_found_rows: mentions_calc_found_rows(sql),
+        }
+    }
+
+    /// From a statement's significant tokens: the function names and the modifier are words
+    /// wherever they can take effect (quoted identifiers count too, harmlessly).
+    pub(crate) fn of_tokens(sig: &[&Token]) -> Self {
+        let mut facts = TextFacts::default();
+        for token in sig {
+            if let Token::Word(w) = token {
+                let v = w.value.as_bytes();
+                match v.len() {
+                    9 | 10 | 14 => {
+                        facts.session_function |= FUNCTIONS
+                            .iter()
+                            .any(|f| v.eq_ignore_ascii_case(f.as_bytes()))
+                    }
+                    19 => facts.calc_found_rows |= v.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"),
+                    _ => {}
+                }
+            }
+        }
+        facts
+    }
+}
+
+/// Case-insensitive substring search for an upper-case ASCII `word`, comparing only where the
+/// first byte matches: this runs once per distinct statement, on every uncached check.
+fn contains_ignore_case(sql: &str, word: &str) -> bool {
+    let (b, w) = (sql.as_bytes(), word.as_bytes());
+    let Some(&first) = w.first() else {
+        return true;
+    };
+    let lower = first.to_ascii_lowercase();
+    b.len() >= w.len()
+        && (0..=b.len() - w.len())
+            .any(|i| (b[i] == first || b[i] == lower) && b[i..i + w.len()].eq_ignore_ascii_case(w))
 }
 
 /// Parses rendered text, without the `LOCK IN SHARE MODE` suffix sqlparser cannot read
@@ -310,6 +366,35 @@ mod tests {
             ]
         );
         assert_eq!(set_effects("SELECT 1"), None);
+    }
+
+    #[test]
+    fn decisions_carry_the_session_facts() {
+        let m = crate::Mapping {
+            databases: [("app".to_string(), "t_a__app".to_string())].into(),
+            version: 1,
+        };
+        let ctx = crate::SessionContext {
+            mapping: &m,
+            current_db: Some("app"),
+            user: "u",
+        };
+        let facts = |sql: &str| match crate::check(sql, &ctx, false) {
+            Ok(crate::Decision::Forward(f)) => (
+                f.sets_user_variable,
+                f.uses_session_values,
+                f.calc_found_rows,
+            ),
+            other => panic!("{sql}: {other:?}"),
+        };
+        assert_eq!(facts("SELECT c FROM t WHERE id = 5"), (false, false, false));
+        assert_eq!(facts("SELECT 'x@y' FROM t"), (false, false, false));
+        assert_eq!(facts("SELECT @v := c FROM t"), (true, false, false));
+        assert_eq!(facts("SELECT @v FROM t"), (false, false, false));
+        assert_eq!(facts("SELECT LAST_INSERT_ID()"), (false, true, false));
+        assert!(facts("SELECT SQL_CALC_FOUND_ROWS c FROM t LIMIT 1").2);
+        // Statements the policy recognises from tokens get the same facts.
+        assert_eq!(facts("SHOW WARNINGS"), (false, false, false));
     }
 
     #[test]

@@ -39,13 +39,10 @@ fn physical_db(ctx: &SessionContext<'_>, db: Option<&Word>) -> Result<String, Re
 }
 
 fn forward(sql: String) -> Option<Result<Decision, Refusal>> {
-    Some(lexical::check_rendered(&sql).map(|()| {
-        Decision::Forward(Forward {
-            sql,
-            kind: StatementKind::Other,
-            remap_names: true,
-        })
-    }))
+    Some(
+        lexical::check_rendered(&sql)
+            .map(|()| Decision::Forward(Forward::new(sql, StatementKind::Other, true))),
+    )
 }
 
 fn unsupported(what: &str) -> Option<Result<Decision, Refusal>> {

@@ -17,11 +17,7 @@ use crate::set::allowed_charset;
 use crate::{Decision, Forward, Refusal, StatementKind};
 
 fn forward(sql: String, kind: StatementKind) -> Option<Result<Decision, Refusal>> {
-    Some(Ok(Decision::Forward(Forward {
-        sql,
-        kind,
-        remap_names: false,
-    })))
+    Some(Ok(Decision::Forward(Forward::new(sql, kind, false))))
 }
 
 /// Recognises the statements above in `tokens` (significant tokens, trailing `;` removed).
@@ -148,13 +144,13 @@ fn set_charset(rest: &[&Token]) -> Option<Result<Decision, Refusal>> {
         _ => return None,
     };
     Some(allowed_charset(&name).map(|charset| {
-        Decision::Forward(Forward {
-            sql: format!("SET CHARACTER SET {charset}"),
-            kind: StatementKind::SetNames {
+        Decision::Forward(Forward::new(
+            format!("SET CHARACTER SET {charset}"),
+            StatementKind::SetNames {
                 charset,
                 collation: None,
             },
-            remap_names: false,
-        })
+            false,
+        ))
     }))
 }

@@ -34,11 +34,33 @@ pub struct AdminConfig {
     /// Periodic schema drift checks (`[drift]`; env `OCTODB_DRIFT__INTERVAL_SECS`,
     /// `OCTODB_DRIFT__CONCURRENCY`).
     pub drift: DriftConfig,
+    /// How log lines (on stderr) are written: `text` or `json` (one object a line). Env:
+    /// `OCTODB_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl AdminConfig {
+    /// Whether logs are JSON lines (`log_format = "json"`).
+    pub fn json_logs(&self) -> bool {
+        self.log_format == LogFormat::Json
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
+            log_format: LogFormat::Text,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             catalog: CatalogConfig::default(),
             backend: BackendConfig::default(),

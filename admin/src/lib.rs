@@ -5,6 +5,7 @@
 
 pub mod commands;
 mod config;
+pub mod digests;
 pub mod drift;
 mod error;
 mod extract;
@@ -90,6 +91,7 @@ impl AppState {
             tracker,
         );
         notify::start(catalog.clone(), &config.redis, shutdown.clone(), tracker)?;
+        digests::start(catalog.clone(), shutdown.clone(), tracker);
         let state = AppState {
             catalog,
             backend,

@@ -164,7 +164,7 @@ enum KeyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.config.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -330,12 +330,24 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to stderr (stdout carries command output), filtered by RUST_LOG (default info).
-fn init_tracing() {
+/// Logs to stderr (stdout carries command output), filtered by RUST_LOG (default info);
+/// `log_format = "json"` (`OCTODB_LOG_FORMAT=json`) writes one JSON object a line, with the
+/// current span's fields. The configuration is read here for that setting only: a broken one
+/// is reported by the command that loads it (in text).
+fn init_tracing(config: Option<&std::path::Path>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    let json = load_config::<AdminConfig>(config, "OCTODB").is_ok_and(|c| c.json_logs());
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }

@@ -12,7 +12,7 @@ use common::{tenant_key, Fixture, Server};
 use octodb_catalog::AuditFilter;
 use serde_json::{json, Value};
 
-const NONE: &str = r#"{"max_client_connections":null,"max_backend_connections":null,"statements_per_second":null,"statement_burst":null,"statement_timeout_ms":null}"#;
+const NONE: &str = r#"{"max_client_connections":null,"max_backend_connections":null,"statements_per_second":null,"statement_burst":null,"statement_timeout_ms":null,"result_cache_ttl_ms":null,"result_cache_max_bytes":null}"#;
 
 async fn get(app: &Server, key: &str, id: u64) -> Result<Value> {
     let r = app
@@ -132,7 +132,10 @@ async fn operators_set_limits_tenants_only_lower_them() -> Result<()> {
             );
             ensure!(
                 rows[0].detail.as_deref()
-                    == Some("clients=10 backends=- rate=100 burst=20 timeout_ms=5000"),
+                    == Some(
+                        "clients=10 backends=- rate=100 burst=20 timeout_ms=5000 \
+                         cache_ttl_ms=- cache_bytes=-"
+                    ),
                 "{:?}",
                 rows[0].detail
             );
@@ -157,6 +160,9 @@ async fn invalid_values_and_unknown_tenants() -> Result<()> {
                 r#"{"statement_burst": 1.5}"#,
                 r#"{"statement_timeout_ms": 86400001}"#,
                 r#"{"statement_timeout_ms": "1000"}"#,
+                r#"{"result_cache_ttl_ms": 86400001}"#,
+                r#"{"result_cache_max_bytes": 0}"#,
+                r#"{"result_cache_max_bytes": 1073741825}"#,
                 r#"{"max_connections": 10}"#,
                 r#""limits""#,
             ] {
@@ -170,6 +176,14 @@ async fn invalid_values_and_unknown_tenants() -> Result<()> {
             let r = put(&app, &op, a, r#"{"statement_timeout_ms": 0}"#).await?;
             ensure!(r.status == 200, "{r:?}");
             ensure!(get(&app, &op, a).await?["statement_timeout_ms"] == 0);
+            // The result cache opt-in round-trips.
+            let cache = json!({"result_cache_ttl_ms": 2000, "result_cache_max_bytes": 65536});
+            let r = put(&app, &op, a, &cache.to_string()).await?;
+            ensure!(r.status == 200, "{r:?}");
+            let got = get(&app, &op, a).await?;
+            ensure!(got["result_cache_ttl_ms"] == 2000, "{got}");
+            ensure!(got["result_cache_max_bytes"] == 65536, "{got}");
+            ensure!(got["statement_timeout_ms"].is_null(), "{got}");
             // Unknown tenants, bad ids, no key.
             let missing = a + 1_000_000;
             app.call(

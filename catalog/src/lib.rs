@@ -9,6 +9,7 @@ mod crypto;
 mod database_templates;
 mod databases;
 mod deletion;
+mod digests;
 mod drift;
 mod error;
 mod follow;
@@ -35,6 +36,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAudit, OUTCOME_FAILURE, OUTCOME_SUCC
 pub use config::{load_config, load_config_from, CatalogConfig, ConfigError};
 pub use crypto::SecretKey;
 pub use databases::DatabaseChange;
+pub use digests::{DigestDelta, DigestSummary, MAX_DIGEST_TEXT_CHARS};
 pub use drift::{DriftRecord, NewDrift, DRIFT_STATES};
 pub use error::CatalogError;
 pub use follow::{CatalogNotice, TenantState, NOTICE_CHANNEL_PREFIX};

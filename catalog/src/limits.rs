@@ -1,6 +1,7 @@
 //! Per-tenant limits (table `tenant_limits`, migration 7): what one tenant may take from a proxy
 //! and its backend, so a noisy tenant cannot starve the others. Every field is optional: `None`
-//! (SQL NULL) means "the proxy's configured default". A change bumps the catalog version, so
+//! (SQL NULL) means "the proxy's configured default". The result cache settings (migration 9)
+//! live here too: they are the tenant's budget on a proxy, opted into per tenant. A change bumps the catalog version, so
 //! proxies apply it within their follow delay (about a second) without a reload.
 
 use mysql_async::prelude::Queryable;
@@ -19,6 +20,11 @@ pub const MAX_BACKEND_CONNECTIONS: u32 = 10_000;
 pub const MAX_STATEMENTS_PER_SECOND: u32 = 1_000_000;
 /// One day.
 pub const MAX_STATEMENT_TIMEOUT_MS: u32 = 86_400_000;
+/// One day: a cached result is only bounded by its TTL against writes made outside this
+/// proxy, so a longer one would be a stale read by design.
+pub const MAX_RESULT_CACHE_TTL_MS: u32 = 86_400_000;
+/// 1 GiB of cached results per tenant on one proxy.
+pub const MAX_RESULT_CACHE_BYTES: u32 = 1 << 30;
 
 /// A tenant's limits as stored; `None` = the proxy's default for that limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +41,12 @@ pub struct LimitSettings {
     pub statement_burst: Option<u32>,
     /// Longest a statement may run on the backend, in milliseconds; 0 = no timeout.
     pub statement_timeout_ms: Option<u32>,
+    /// How long a cached SELECT result may be served, in milliseconds; `None` or 0 = the
+    /// tenant's results are not cached (the default: caching is opt-in).
+    pub result_cache_ttl_ms: Option<u32>,
+    /// Bytes of cached results the tenant may hold on one proxy; `None` = the proxy's
+    /// `[result_cache] tenant_max_bytes`.
+    pub result_cache_max_bytes: Option<u32>,
 }
 
 /// The outcome of [`Catalog::set_tenant_limits`].
@@ -48,7 +60,7 @@ pub enum LimitChange {
 
 impl LimitSettings {
     /// (name, value, smallest, largest) of every field, in document order.
-    fn fields(&self) -> [(&'static str, Option<u32>, u32, u32); 5] {
+    fn fields(&self) -> [(&'static str, Option<u32>, u32, u32); 7] {
         [
             (
                 "max_client_connections",
@@ -79,6 +91,18 @@ impl LimitSettings {
                 self.statement_timeout_ms,
                 0,
                 MAX_STATEMENT_TIMEOUT_MS,
+            ),
+            (
+                "result_cache_ttl_ms",
+                self.result_cache_ttl_ms,
+                0,
+                MAX_RESULT_CACHE_TTL_MS,
+            ),
+            (
+                "result_cache_max_bytes",
+                self.result_cache_max_bytes,
+                1,
+                MAX_RESULT_CACHE_BYTES,
             ),
         ]
     }
@@ -121,7 +145,8 @@ impl LimitSettings {
 }
 
 const COLUMNS: &str = "max_client_connections, max_backend_connections, statements_per_second, \
-                       statement_burst, statement_timeout_ms";
+                       statement_burst, statement_timeout_ms, result_cache_ttl_ms, \
+                       result_cache_max_bytes";
 
 fn settings_from(row: &mut Row, at: usize) -> Result<LimitSettings, CatalogError> {
     Ok(LimitSettings {
@@ -130,6 +155,8 @@ fn settings_from(row: &mut Row, at: usize) -> Result<LimitSettings, CatalogError
         statements_per_second: take(row, at + 2, "tenant_limits.statements_per_second")?,
         statement_burst: take(row, at + 3, "tenant_limits.statement_burst")?,
         statement_timeout_ms: take(row, at + 4, "tenant_limits.statement_timeout_ms")?,
+        result_cache_ttl_ms: take(row, at + 5, "tenant_limits.result_cache_ttl_ms")?,
+        result_cache_max_bytes: take(row, at + 6, "tenant_limits.result_cache_max_bytes")?,
     })
 }
 
@@ -217,13 +244,15 @@ impl Catalog {
         }
         tx.exec_drop(
             format!(
-                "INSERT INTO tenant_limits (tenant_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) \
+                "INSERT INTO tenant_limits (tenant_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
                  ON DUPLICATE KEY UPDATE \
                  max_client_connections = VALUES(max_client_connections), \
                  max_backend_connections = VALUES(max_backend_connections), \
                  statements_per_second = VALUES(statements_per_second), \
                  statement_burst = VALUES(statement_burst), \
-                 statement_timeout_ms = VALUES(statement_timeout_ms)"
+                 statement_timeout_ms = VALUES(statement_timeout_ms), \
+                 result_cache_ttl_ms = VALUES(result_cache_ttl_ms), \
+                 result_cache_max_bytes = VALUES(result_cache_max_bytes)"
             ),
             (
                 tenant_id,
@@ -232,6 +261,8 @@ impl Catalog {
                 limits.statements_per_second,
                 limits.statement_burst,
                 limits.statement_timeout_ms,
+                limits.result_cache_ttl_ms,
+                limits.result_cache_max_bytes,
             ),
         )
         .await?;
@@ -270,6 +301,34 @@ mod tests {
         };
         let e = burst.validate().err().map(|e| e.to_string()).unwrap();
         assert!(e.contains("statement_burst"), "{e}");
+    }
+
+    #[test]
+    fn result_cache_settings() {
+        let cache = |ttl, bytes| LimitSettings {
+            result_cache_ttl_ms: ttl,
+            result_cache_max_bytes: bytes,
+            ..LimitSettings::default()
+        };
+        assert!(cache(Some(0), None).validate().is_ok());
+        assert!(cache(Some(MAX_RESULT_CACHE_TTL_MS), Some(1))
+            .validate()
+            .is_ok());
+        assert!(cache(Some(MAX_RESULT_CACHE_TTL_MS + 1), None)
+            .validate()
+            .is_err());
+        let e = cache(None, Some(0)).validate().err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("result_cache_max_bytes")));
+        assert!(cache(None, Some(MAX_RESULT_CACHE_BYTES + 1))
+            .validate()
+            .is_err());
+        // Turning the cache off (0) or shrinking it is a lowering; turning it on is not.
+        let on = cache(Some(1_000), Some(1 << 20));
+        assert_eq!(cache(Some(0), Some(1 << 10)).first_not_lower(&on), None);
+        assert_eq!(
+            on.first_not_lower(&LimitSettings::default()),
+            Some("result_cache_ttl_ms")
+        );
     }
 
     #[test]

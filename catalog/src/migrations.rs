@@ -322,6 +322,38 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                 REFERENCES `databases` (id) ON DELETE CASCADE
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
+    Migration {
+        version: 9,
+        name: "tenant_result_cache",
+        // The per-tenant result cache opt-in (see `limits.rs`): NULL TTL = not cached.
+        statements: &["ALTER TABLE tenant_limits
+            ADD COLUMN IF NOT EXISTS result_cache_ttl_ms INT UNSIGNED NULL,
+            ADD COLUMN IF NOT EXISTS result_cache_max_bytes INT UNSIGNED NULL"],
+    },
+    Migration {
+        version: 10,
+        name: "query_digests",
+        // Statement digests published by the proxies (see `digests.rs`): one row per tenant,
+        // digest and proxy, grown by additive deltas. No foreign key, like the audit log: a
+        // proxy's flush must not fail because a tenant went away; the admin prunes old rows.
+        // The primary key leads with the tenant, so a tenant's digests are one range.
+        statements: &["CREATE TABLE IF NOT EXISTS query_digests (
+            tenant_id BIGINT UNSIGNED NOT NULL,
+            digest BIGINT UNSIGNED NOT NULL,
+            proxy_id VARCHAR(128) NOT NULL,
+            digest_text TEXT NOT NULL,
+            exec_count BIGINT UNSIGNED NOT NULL,
+            sum_us BIGINT UNSIGNED NOT NULL,
+            min_us BIGINT UNSIGNED NOT NULL,
+            max_us BIGINT UNSIGNED NOT NULL,
+            rows_total BIGINT UNSIGNED NOT NULL,
+            errors BIGINT UNSIGNED NOT NULL,
+            first_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            last_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            PRIMARY KEY (tenant_id, digest, proxy_id),
+            KEY ix_query_digests_last_seen (last_seen)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    },
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

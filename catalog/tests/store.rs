@@ -151,7 +151,7 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         let mut applied = [a?, b?].concat();
         applied.sort();
         ensure!(
-            applied == vec![1, 2, 3, 4, 5, 6, 7, 8],
+            applied == vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
             "applied {applied:?}"
         );
         ensure!(Catalog::migrate(&fx.cfg).await?.is_empty());
@@ -168,8 +168,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
         )
         .await?;
         // 6 from "initial", 4 from "api_keys_jobs_audit", 5 from "schema_templates",
-        // 2 from "tenant_webhooks", 1 from "tenant_limits", 1 from "schema_drift".
-        ensure!(n == 19, "tables: {n}");
+        // 2 from "tenant_webhooks", 1 from "tenant_limits", 1 from "schema_drift", 1 from
+        // "query_digests".
+        ensure!(n == 20, "tables: {n}");
         let rows: Vec<(u32, String)> = conn
             .query(format!(
                 "SELECT version, name FROM `{}`.schema_migrations",
@@ -185,7 +186,9 @@ async fn migrations_apply_once_even_concurrently() -> Result<()> {
                 (5, "schema_templates".to_string()),
                 (6, "tenant_webhooks".to_string()),
                 (7, "tenant_limits".to_string()),
-                (8, "schema_drift".to_string())
+                (8, "schema_drift".to_string()),
+                (9, "tenant_result_cache".to_string()),
+                (10, "query_digests".to_string())
             ],
             "{rows:?}"
         );

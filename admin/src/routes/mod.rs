@@ -8,6 +8,7 @@ pub mod database_template_put;
 pub mod databases_create;
 pub mod databases_drop;
 pub mod databases_list;
+pub mod digests_list;
 pub mod drift_get;
 pub mod drift_list;
 pub mod healthz;
@@ -147,6 +148,8 @@ pub fn table() -> Vec<Route> {
         ),
         put("/v1/tenants/{id}/webhook", webhook_put::put_webhook),
         get("/v1/tenants/{id}/webhook", webhook_get::get_webhook),
+        get("/v1/tenants/{id}/digests", digests_list::list_digests),
+        delete("/v1/tenants/{id}/digests", digests_list::reset_digests),
         get("/v1/tenants/{id}/limits", tenant_limits_get::get_limits),
         put("/v1/tenants/{id}/limits", tenant_limits_put::put_limits),
         delete("/v1/tenants/{id}/webhook", webhook_delete::delete_webhook),

@@ -4,10 +4,10 @@
 //!
 //! An operator key may set anything. A key of the tenant itself may only *lower* its own
 //! limits (each field unchanged, or set and made smaller; for `statement_timeout_ms`, 0 is "no
-//! timeout", the highest), so an application can protect itself (e.g. tighten its statement
-//! timeout) but never take more than the operator gave it: anything else is 403. The check runs
-//! under the tenant's row lock, so concurrent changes cannot add up to a raise. Values out of
-//! range are 422. Every attempt is audited (`tenant.limits.set`).
+//! timeout", the highest; for `result_cache_ttl_ms`, 0 turns the cache off, the lowest), so an
+//! application can protect itself (e.g. tighten its statement timeout) but never take more than
+//! the operator gave it: anything else is 403. The check runs under the tenant's row lock, so
+//! concurrent changes cannot add up to a raise. Values out of range are 422. Every attempt is audited (`tenant.limits.set`).
 
 use axum::extract::State;
 use axum::Json;
@@ -21,12 +21,14 @@ use crate::AppState;
 fn detail(l: &LimitSettings) -> String {
     let v = |x: Option<u32>| x.map_or_else(|| "-".to_string(), |n| n.to_string());
     format!(
-        "clients={} backends={} rate={} burst={} timeout_ms={}",
+        "clients={} backends={} rate={} burst={} timeout_ms={} cache_ttl_ms={} cache_bytes={}",
         v(l.max_client_connections),
         v(l.max_backend_connections),
         v(l.statements_per_second),
         v(l.statement_burst),
-        v(l.statement_timeout_ms)
+        v(l.statement_timeout_ms),
+        v(l.result_cache_ttl_ms),
+        v(l.result_cache_max_bytes)
     )
 }
 

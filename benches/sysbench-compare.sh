@@ -28,6 +28,8 @@ usage: benches/sysbench-compare.sh [options] [-- extra run.sh arguments]
   --no-octodb         measure direct and haproxy only (no build, no tenant)
   --harness PATH      the shared harness (default /work/shared/bench/run.sh)
   --out DIR           results directory (default /tmp/octobench-results/compare-<time>)
+  --setup-only        build, create the bench catalog, tenant and tables, then stop
+                      (benches/many-clients.sh uses it)
 Environment: BACKEND_HOST (127.0.0.1), BACKEND_PORT (3306), BACKEND_USER (root),
 BACKEND_PASSWORD (empty): an account that may create databases, users and grants.
 EOF
@@ -35,7 +37,7 @@ EOF
 
 rounds=3 time_s=10 warmup=3 threads=8 workload=point_select ps_modes=disable,auto
 tables=4 table_size=10000 port=17010 catalog_db=octodb_bench state=/tmp/octodb-bench
-fresh=0 build=1 octodb=1 harness=/work/shared/bench/run.sh out=""
+fresh=0 build=1 octodb=1 setup_only=0 harness=/work/shared/bench/run.sh out=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     --no-octodb) octodb=0; build=0; shift ;;
     --harness) harness=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --setup-only) setup_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "sysbench-compare: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -127,6 +130,10 @@ if [ "$octodb" = 1 ]; then
   "${admin_env[@]}" "$admin" tenant create --name bench --database sbtest --user bench \
     --password bench >/dev/null
   prepare_db "$physical"
+  if [ "$setup_only" = 1 ]; then
+    log "setup done: catalog $catalog_db, tenant bench, $physical"
+    exit 0
+  fi
   # The harness adds the spawned target with its bench user (bench:bench) and database sbtest,
   # which is exactly the tenant's proxy user and logical database.
   spawn=(--spawn "octodb=$port=$proxy --listen 127.0.0.1:{port}")

@@ -51,6 +51,15 @@ struct Creds {
 }
 
 /// An idle connection and the state applied on it.
+impl Creds {
+    fn is(&self, login: &Login) -> bool {
+        self.port == login.backend_port
+            && self.host == login.backend_host
+            && self.user == login.backend_user
+            && self.password == login.backend_password
+    }
+}
+
 struct Idle {
     conn: Conn,
     state: ConnState,
@@ -121,18 +130,19 @@ impl Backends {
     /// The tenant's pool; a pool with other credentials (rotated password) is replaced, its
     /// connections closed as their leases end.
     fn pool(&self, login: &Login) -> Arc<TenantPool> {
+        let mut pools = lock(&self.pools);
+        // Every statement comes here: compared in place, copied only for a new pool.
+        if let Some(p) = pools.get(&login.tenant_id) {
+            if p.creds.is(login) {
+                return p.clone();
+            }
+        }
         let creds = Creds {
             host: login.backend_host.clone(),
             port: login.backend_port,
             user: login.backend_user.clone(),
             password: login.backend_password.clone(),
         };
-        let mut pools = lock(&self.pools);
-        if let Some(p) = pools.get(&login.tenant_id) {
-            if p.creds == creds {
-                return p.clone();
-            }
-        }
         let max = self.settings.max.max(1);
         let pool = Arc::new(TenantPool {
             creds,
@@ -171,6 +181,7 @@ impl Backends {
         let pools: Vec<Arc<TenantPool>> = lock(&self.pools).drain().map(|(_, p)| p).collect();
         for p in pools {
             let idle: Vec<Idle> = lock(&p.idle).iter_mut().flat_map(std::mem::take).collect();
+            crate::metrics::backend_idle(-(idle.len() as f64));
             for i in idle {
                 let _ = i.conn.disconnect().await;
             }
@@ -231,9 +242,18 @@ impl TenantPool {
     async fn checkout(self: Arc<Self>, found_rows: bool) -> Result<Lease, CheckoutError> {
         let started = Instant::now();
         let wait = self.settings.wait;
-        let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => {
+        // A free permit is taken without arming the wait timer (the common case).
+        let free = self.permits.clone().try_acquire_owned().ok();
+        let permit = match free {
+            Some(p) => Ok(p),
+            None => match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => Ok(p),
+                _ => Err(()),
+            },
+        };
+        let permit = match permit {
+            Ok(p) => p,
+            Err(()) => {
                 crate::metrics::backend_checkout("timeout", started.elapsed());
                 return Err(CheckoutError::Timeout {
                     max: lock(&self.size).max,
@@ -243,6 +263,7 @@ impl TenantPool {
         };
         if let Some(idle) = self.take_idle(found_rows) {
             crate::metrics::backend_checkout("idle", started.elapsed());
+            crate::metrics::backend_active(1.0);
             return Ok(Lease {
                 conn: Some(idle.conn),
                 state: idle.state,
@@ -258,6 +279,7 @@ impl TenantPool {
             crate::metrics::backend_checkout("error", started.elapsed());
         })?;
         crate::metrics::backend_checkout("new", started.elapsed());
+        crate::metrics::backend_active(1.0);
         Ok(Lease {
             conn: Some(conn),
             state: ConnState::default(),
@@ -274,21 +296,47 @@ impl TenantPool {
     fn take_idle(&self, found_rows: bool) -> Option<Idle> {
         let mut idle = lock(&self.idle);
         let list = &mut idle[usize::from(found_rows)];
-        let ttl = self.settings.idle;
-        list.retain(|i| i.since.elapsed() < ttl);
-        list.pop()
+        let before = list.len();
+        expire(list, self.settings.idle, Instant::now());
+        let taken = list.pop();
+        crate::metrics::backend_idle(list.len() as f64 - before as f64);
+        taken
     }
 
     fn give_back(&self, conn: Conn, state: ConnState, found_rows: bool) {
         let mut idle = lock(&self.idle);
+        // Taken under the lock, so the list stays in order of `since`.
+        let now = Instant::now();
         let list = &mut idle[usize::from(found_rows)];
-        let ttl = self.settings.idle;
-        list.retain(|i| i.since.elapsed() < ttl);
+        let before = list.len();
+        expire(list, self.settings.idle, now);
         list.push(Idle {
             conn,
             state,
-            since: Instant::now(),
+            since: now,
         });
+        crate::metrics::backend_idle(list.len() as f64 - before as f64);
+    }
+}
+
+/// What went idle when.
+trait Since {
+    fn since(&self) -> Instant;
+}
+
+impl Since for Idle {
+    fn since(&self) -> Instant {
+        self.since
+    }
+}
+
+/// Drops the connections idle for `ttl` or longer. The list is in the order connections came
+/// back (oldest first), so the expired ones are a prefix, found by bisection: a checkout does
+/// not read the whole list.
+fn expire<T: Since>(list: &mut Vec<T>, ttl: Duration, now: Instant) {
+    let expired = list.partition_point(|i| now.saturating_duration_since(i.since()) >= ttl);
+    if expired > 0 {
+        list.drain(..expired);
     }
 }
 
@@ -353,6 +401,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // Every lease was counted active when lent (`checkout`).
+        crate::metrics::backend_active(-1.0);
         if self.pool.pay_debt() {
             if let Some(p) = self.permit.take() {
                 p.forget();
@@ -402,6 +452,25 @@ mod tests {
         if p.pay_debt() {
             permit.forget();
         }
+    }
+
+    impl Since for Instant {
+        fn since(&self) -> Instant {
+            *self
+        }
+    }
+
+    #[test]
+    fn expired_idle_connections_are_a_prefix() {
+        let now = Instant::now();
+        let at = |s: u64| now - Duration::from_secs(s);
+        let mut list = vec![at(90), at(61), at(60), at(59), at(1)];
+        expire(&mut list, Duration::from_secs(60), now);
+        assert_eq!(list, vec![at(59), at(1)]);
+        expire(&mut list, Duration::from_secs(60), now);
+        assert_eq!(list.len(), 2);
+        expire(&mut list, Duration::from_secs(1), now);
+        assert!(list.is_empty());
     }
 
     #[test]

@@ -8,6 +8,17 @@ use octodb_catalog::CatalogConfig;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
 /// The proxy's settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +49,9 @@ pub struct ProxyConfig {
     pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// How log lines are written: `text` (for people) or `json` (one object a line, with the
+    /// session's `session_id`, `peer`, `tenant` and `user`). Env: `OCTODB_LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// Milliseconds between two reads of the catalog version without Redis notifications (no
     /// `[redis] url`, or Redis unreachable): open sessions follow catalog changes (suspended
     /// tenants, dropped databases...) within about this delay.
@@ -45,6 +59,18 @@ pub struct ProxyConfig {
     /// Milliseconds between two reads of the catalog version while subscribed to Redis
     /// notifications: a safety net for a lost message, so it can be long.
     pub catalog_fallback_poll_ms: u64,
+    /// Seconds between two publications of this proxy's statement digests to the catalog
+    /// (served by the admin's `GET /v1/tenants/{id}/digests`); 0 turns digests off.
+    pub digest_flush_secs: u64,
+    /// Distinct digests one tenant may have between two flushes; more are counted together
+    /// as `(digest limit reached)`.
+    pub digest_max_per_tenant: usize,
+    /// Distinct digests of all tenants between two flushes.
+    pub digest_max_total: usize,
+    /// This proxy's name in the digest table; by default host name and process id.
+    pub proxy_id: Option<String>,
+    /// Labels of the Prometheus metrics (`[metrics]`): tenant labels.
+    pub metrics: crate::tenant_labels::MetricsConfig,
     /// Where the catalog (MetaDB) lives.
     pub catalog: CatalogConfig,
     /// Catalog change notifications (`[redis]`).
@@ -53,6 +79,8 @@ pub struct ProxyConfig {
     pub audit: AuditConfig,
     /// Per-tenant limit defaults and failed-login thresholds (`[limits]`).
     pub limits: crate::limits::LimitsConfig,
+    /// Bounds of the result cache tenants opt into (`[result_cache]`).
+    pub result_cache: crate::result_cache::ResultCacheConfig,
 }
 
 /// `[redis]`: where catalog changes are announced (published by the admin). Without a URL the
@@ -117,6 +145,7 @@ impl Default for AuditConfig {
 impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
+            log_format: LogFormat::Text,
             listen: "127.0.0.1:6033".into(),
             metrics_listen: None,
             max_packet_size: 64 << 20,
@@ -130,10 +159,16 @@ impl Default for ProxyConfig {
             shutdown_grace_secs: 10,
             catalog_poll_ms: 250,
             catalog_fallback_poll_ms: 5_000,
+            digest_flush_secs: 10,
+            digest_max_per_tenant: 1_000,
+            digest_max_total: 20_000,
+            proxy_id: None,
+            metrics: crate::tenant_labels::MetricsConfig::default(),
             catalog: CatalogConfig::default(),
             redis: RedisConfig::default(),
             audit: AuditConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
+            result_cache: crate::result_cache::ResultCacheConfig::default(),
         }
     }
 }
@@ -168,7 +203,25 @@ impl ProxyConfig {
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());
         }
+        if self.digest_flush_secs > 3_600 {
+            return Err("digest_flush_secs must be at most 3600 (0 turns digests off)".into());
+        }
+        if self.digest_max_per_tenant == 0 || self.digest_max_per_tenant > self.digest_max_total {
+            return Err("digest_max_per_tenant must be between 1 and digest_max_total".into());
+        }
+        if self.digest_max_total > 1_000_000 {
+            return Err("digest_max_total must be at most 1000000".into());
+        }
+        if self
+            .proxy_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.chars().count() > 128)
+        {
+            return Err("proxy_id must be 1 to 128 characters".into());
+        }
+        self.metrics.validate()?;
         self.limits.validate()?;
+        self.result_cache.validate()?;
         Ok(())
     }
 }
@@ -185,6 +238,16 @@ mod tests {
         let cfg: ProxyConfig = octodb_catalog::load_config_from(Some(&path), "octodb", Vec::new())?;
         assert_eq!(cfg.catalog_fallback_poll_ms, 5000);
         assert_eq!(cfg.audit.max_per_window, 10);
+        assert_eq!(cfg.digest_flush_secs, 10);
+        assert_eq!(
+            cfg.metrics.tenant_labels,
+            crate::tenant_labels::TenantLabelMode::Top
+        );
+        assert_eq!(cfg.result_cache.max_bytes, 64 << 20);
+        assert_eq!(
+            cfg.result_cache.invalidation,
+            crate::result_cache::Scope::Database
+        );
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! close when their tenant is suspended or deleted (or their user is), and reload their name
 //! mapping when its version moves. Only what changed is applied; nothing is reloaded wholesale.
 //!
-//! New connections need none of this: each one reads its login from the catalog.
+//! New connections read their login from the catalog, or from the logins it confirmed since
+//! the version last moved (`crate::logins`, invalidated here before sessions are told).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,8 @@ struct Entry {
 #[derive(Default)]
 pub struct Followers {
     tenants: Mutex<HashMap<u64, Entry>>,
+    /// Logins confirmed since the catalog version last moved.
+    pub logins: crate::logins::LoginCache,
 }
 
 impl Followers {
@@ -250,6 +253,7 @@ async fn poll_once(
     if seen == Some(version) {
         return Ok(version);
     }
+    followers.logins.invalidate();
     let ids = followers.tenant_ids();
     let states = catalog.tenant_states(&ids).await?;
     followers.publish(&ids, states);

@@ -5,14 +5,18 @@ pub mod audit;
 pub mod backend;
 pub mod cache;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod follow;
 pub mod limits;
+pub mod logins;
 pub mod metrics;
 pub mod notify;
 pub mod protocol;
+pub mod result_cache;
 pub mod server;
 pub mod session;
+pub mod tenant_labels;
 
 pub use config::ProxyConfig;
 pub use server::{prepare, run, serve, Shared, StartError};

@@ -104,6 +104,7 @@ impl LimitsConfig {
             statements_per_second: self.statements_per_second,
             statement_burst: self.statement_burst,
             statement_timeout_ms: Some(self.statement_timeout_ms),
+            ..LimitSettings::default()
         };
         defaults.validate().map_err(|e| format!("limits: {e}"))?;
         if self.rate_wait_ms > 60_000 {
@@ -130,6 +131,11 @@ pub struct TenantLimits {
     pub statement_burst: u32,
     /// None: no timeout.
     pub statement_timeout_ms: Option<u32>,
+    /// How long the tenant's SELECT results may be served from this proxy's result cache;
+    /// None: not cached (the tenant has not opted in). No proxy-wide default: opt-in only.
+    pub result_cache_ttl_ms: Option<u32>,
+    /// The tenant's own result cache budget; None: `[result_cache] tenant_max_bytes`.
+    pub result_cache_max_bytes: Option<u32>,
 }
 
 impl TenantLimits {
@@ -150,6 +156,8 @@ impl TenantLimits {
                 .max(1),
             statement_timeout_ms: Some(own.statement_timeout_ms.unwrap_or(c.statement_timeout_ms))
                 .filter(|ms| *ms > 0),
+            result_cache_ttl_ms: own.result_cache_ttl_ms.filter(|ms| *ms > 0),
+            result_cache_max_bytes: own.result_cache_max_bytes,
         }
     }
 }
@@ -544,6 +552,20 @@ mod tests {
         assert_eq!(none.statements_per_second, None);
         assert_eq!(none.statement_timeout_ms, None);
         assert_eq!(none.max_client_connections, None);
+        // The result cache is opt-in: off unless the tenant has a TTL above 0.
+        assert_eq!(none.result_cache_ttl_ms, None);
+        let cache = |ttl| LimitSettings {
+            result_cache_ttl_ms: ttl,
+            ..LimitSettings::default()
+        };
+        assert_eq!(
+            TenantLimits::resolve(&cache(Some(0)), &config, 8).result_cache_ttl_ms,
+            None
+        );
+        assert_eq!(
+            TenantLimits::resolve(&cache(Some(500)), &config, 8).result_cache_ttl_ms,
+            Some(500)
+        );
     }
 
     #[test]

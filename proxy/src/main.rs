@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use octodb_proxy::config::LogFormat;
 use octodb_proxy::ProxyConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -21,20 +22,18 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
     let mut config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
         .context("loading the configuration")?;
+    init_tracing(config.log_format);
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     if let Some(addr) = &config.metrics_listen {
         let addr: std::net::SocketAddr = addr.parse().context("metrics_listen")?;
-        metrics_exporter_prometheus::PrometheusBuilder::new()
+        // Explicit buckets for the latency histograms (see `metrics::STATEMENT_BUCKETS`).
+        octodb_proxy::metrics::prometheus_builder()
+            .context("metric buckets")?
             .with_http_listener(addr)
             .install()
             .context("starting the metrics endpoint")?;
@@ -50,6 +49,26 @@ async fn main() -> anyhow::Result<()> {
     });
     octodb_proxy::run(listener, config, shutdown).await?;
     Ok(())
+}
+
+/// Logs to stdout, filtered by RUST_LOG (default info). `log_format = "json"`
+/// (`OCTODB_LOG_FORMAT=json`) writes one JSON object a line, for log shippers: each carries the
+/// session span's fields (`session_id`, `peer`, then `tenant` and `user` once known), so a
+/// session's lines can be found without parsing text. The span is the one per connection: no
+/// span is made per statement.
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == LogFormat::Json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }
 
 async fn wait_for_signal() {

@@ -1,5 +1,8 @@
 //! The proxy's metric names (documented constants) and the helpers that record them. Labels
-//! are bounded: command bytes, statement kinds and error codes, never tenants or SQL.
+//! are bounded: command bytes, statement kinds, outcomes, reasons and error codes, never SQL.
+//! Tenants appear only as the `tenant` label of the statement metrics, and only as configured
+//! (`[metrics] tenant_labels`: none, the K busiest tenants plus `other`, or all; see
+//! `crate::tenant_labels`).
 
 use octodb_policy::StatementKind;
 
@@ -13,9 +16,17 @@ pub const CONNECTIONS_OPEN: &str = "octodb_proxy_connections_open";
 pub const AUTH_FAILURES_TOTAL: &str = "octodb_proxy_auth_failures_total";
 /// Commands received, by command byte name.
 pub const COMMANDS_TOTAL: &str = "octodb_proxy_commands_total";
-/// Statements forwarded, by kind.
+/// Statements, by `kind` (`select`, `insert`, `update`, `delete`, `transaction`, `set`,
+/// `other`) and `outcome`: `ok`, `error` (the backend's error, or no backend connection),
+/// `timeout` (the tenant's statement timeout), `limited` (over the tenant's statement rate),
+/// `refused` (by the policy; `kind` then comes from the statement's first word). With tenant
+/// labels on, also by `tenant`.
 pub const STATEMENTS_TOTAL: &str = "octodb_proxy_statements_total";
-/// Statements or connections refused by the proxy, by MySQL error code.
+/// Statements or connections refused by the proxy, by MySQL error `code` and `reason`: for a
+/// statement the policy refused, what was refused (`syntax`, `foreign_database`,
+/// `no_database`, `select`, `write`, `set`, `show`, `ddl`, `account`, `load_data`,
+/// `procedural`, `admin`, `other`); otherwise `command` (a command or its argument),
+/// `client_connections`, `statements_per_second` or `login` (see [`refusal`]).
 pub const REFUSALS_TOTAL: &str = "octodb_proxy_refusals_total";
 /// Backend checkouts that failed or connections lost.
 pub const BACKEND_ERRORS_TOTAL: &str = "octodb_proxy_backend_errors_total";
@@ -37,7 +48,8 @@ pub const PINNED_SESSIONS: &str = "octodb_proxy_pinned_sessions";
 /// Backend connection checkouts, by `outcome`: `idle` (a pooled connection), `new` (opened),
 /// `timeout` (the tenant's pool stayed full), `error` (could not connect).
 pub const BACKEND_CHECKOUTS_TOTAL: &str = "octodb_proxy_backend_checkouts_total";
-/// Time spent waiting for a backend connection, in seconds.
+/// Time spent waiting for a backend connection, in seconds (a histogram with
+/// [`CHECKOUT_BUCKETS`]).
 pub const BACKEND_CHECKOUT_SECONDS: &str = "octodb_proxy_backend_checkout_seconds";
 /// Session-state statements replayed on a borrowed backend connection (SET of variables,
 /// character set or autocommit that differed from what the connection had).
@@ -64,6 +76,211 @@ pub const AUTH_THROTTLE_ENTRIES: &str = "octodb_proxy_auth_throttle_entries";
 pub const LIMIT_CLIENT_CONNECTIONS: &str = "client_connections";
 pub const LIMIT_STATEMENTS_PER_SECOND: &str = "statements_per_second";
 pub const LIMIT_AUTH_FAILURES: &str = "auth_failures";
+
+// --- Statement latency, digests, pools and tenant labels (issue 6) ---
+
+/// Statement latency in seconds, from the command's arrival to the end of its result (backend
+/// checkout and streaming included), by `kind` and `outcome` as [`STATEMENTS_TOTAL`] (refused
+/// statements excepted) and, with tenant labels on, `tenant`. A histogram with
+/// [`STATEMENT_BUCKETS`].
+pub const STATEMENT_SECONDS: &str = "octodb_proxy_statement_seconds";
+/// Backend connections of all tenant pools, by `state`: `active` (lent to a session) or `idle`
+/// (pooled).
+pub const BACKEND_CONNECTIONS: &str = "octodb_proxy_backend_connections";
+/// Executions not given their own digest because the per-tenant or total number of distinct
+/// digests held between two flushes was reached (`digest_max_per_tenant`,
+/// `digest_max_total`); they are added to the tenant's `(digest limit reached)` digest.
+pub const DIGEST_OVERFLOW_TOTAL: &str = "octodb_proxy_digest_overflow_total";
+/// Digest flushes to the catalog, by `outcome` (`ok`, `error`; after an error the deltas are
+/// kept for the next flush).
+pub const DIGEST_FLUSHES_TOTAL: &str = "octodb_proxy_digest_flushes_total";
+/// Tenants currently given their own `tenant` label (`[metrics] tenant_labels = "top"`).
+pub const TENANT_LABELS: &str = "octodb_proxy_tenant_labels";
+
+/// Bucket upper bounds of [`STATEMENT_SECONDS`] in seconds: 100 µs (a cached point select) to
+/// 30 s (beyond any sane statement timeout).
+pub const STATEMENT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+/// Bucket upper bounds of [`BACKEND_CHECKOUT_SECONDS`] in seconds.
+pub const CHECKOUT_BUCKETS: &[f64] = &[
+    0.00001, 0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+/// `outcome` label values of [`STATEMENTS_TOTAL`] and [`STATEMENT_SECONDS`].
+pub const OUTCOME_OK: &str = "ok";
+pub const OUTCOME_ERROR: &str = "error";
+pub const OUTCOME_TIMEOUT: &str = "timeout";
+pub const OUTCOME_LIMITED: &str = "limited";
+pub const OUTCOME_REFUSED: &str = "refused";
+
+/// The Prometheus exporter with the proxy's histogram buckets (the binary adds the listener).
+pub fn prometheus_builder(
+) -> Result<metrics_exporter_prometheus::PrometheusBuilder, metrics_exporter_prometheus::BuildError>
+{
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(STATEMENT_SECONDS.into()), STATEMENT_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(BACKEND_CHECKOUT_SECONDS.into()),
+            CHECKOUT_BUCKETS,
+        )
+}
+
+/// The `kind` label of a statement kind.
+pub fn statement_kind(kind: &StatementKind) -> &'static str {
+    match kind {
+        StatementKind::Select => "select",
+        StatementKind::Insert => "insert",
+        StatementKind::Update => "update",
+        StatementKind::Delete => "delete",
+        StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback => "transaction",
+        StatementKind::SetAutocommit(_)
+        | StatementKind::SetNames { .. }
+        | StatementKind::SetSession => "set",
+        StatementKind::ShowWarnings | StatementKind::Other => "other",
+    }
+}
+
+/// The first word of a statement, upper-cased (ASCII), skipping whitespace, comments and `(`;
+/// at most 16 bytes are looked at, so it never allocates much.
+fn first_word(sql: &str) -> String {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else if rest.starts_with("--") || rest.starts_with('#') {
+            rest = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.bytes()
+        .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
+        .take(16)
+        .map(|b| char::from(b.to_ascii_uppercase()))
+        .collect()
+}
+
+/// The `kind` label of a statement the policy refused (it has no decided kind).
+pub fn refused_kind(sql: &str) -> &'static str {
+    match first_word(sql).as_str() {
+        "SELECT" | "WITH" => "select",
+        "INSERT" | "REPLACE" => "insert",
+        "UPDATE" => "update",
+        "DELETE" => "delete",
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "XA" => "transaction",
+        "SET" => "set",
+        _ => "other",
+    }
+}
+
+/// The `reason` label of a policy refusal: from its error code when that says it all, else
+/// from the refused statement's first word.
+pub fn policy_refusal_reason(code: u16, sql: &str) -> &'static str {
+    match code {
+        1064 => return "syntax",
+        1044 => return "foreign_database",
+        1046 => return "no_database",
+        _ => {}
+    }
+    match first_word(sql).as_str() {
+        "SELECT" | "WITH" | "TABLE" | "VALUES" => "select",
+        "INSERT" | "REPLACE" | "UPDATE" | "DELETE" => "write",
+        "SET" => "set",
+        "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "HELP" => "show",
+        "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "RENAME" | "ANALYZE" | "OPTIMIZE" | "REPAIR"
+        | "CHECK" | "CHECKSUM" => "ddl",
+        "GRANT" | "REVOKE" => "account",
+        "LOAD" => "load_data",
+        "CALL" | "DO" | "HANDLER" | "PREPARE" | "EXECUTE" | "DEALLOCATE" | "SIGNAL"
+        | "RESIGNAL" | "GET" => "procedural",
+        "LOCK" | "UNLOCK" | "FLUSH" | "KILL" | "RESET" | "PURGE" | "CHANGE" | "INSTALL"
+        | "UNINSTALL" | "SHUTDOWN" | "RESTART" | "BINLOG" | "CACHE" | "BACKUP" | "CLONE"
+        | "IMPORT" | "START" | "STOP" => "admin",
+        _ => "other",
+    }
+}
+
+/// The `outcome` label of a statement that ended with MySQL error `code`.
+pub fn error_outcome(code: u16) -> &'static str {
+    match code {
+        1969 | 3024 => OUTCOME_TIMEOUT,
+        crate::limits::ER_USER_LIMIT_REACHED => OUTCOME_LIMITED,
+        _ => OUTCOME_ERROR,
+    }
+}
+
+/// One statement that ran (or was refused by a limit or failed before running).
+pub fn statement_done(
+    kind: &'static str,
+    outcome: &'static str,
+    tenant: Option<metrics::SharedString>,
+    elapsed: std::time::Duration,
+) {
+    match tenant {
+        Some(t) => {
+            metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome, "tenant" => t.clone())
+                .increment(1);
+            metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome, "tenant" => t)
+                .record(elapsed.as_secs_f64());
+        }
+        None => {
+            metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
+            metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome)
+                .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// One statement refused by the policy (counted, not timed).
+pub fn statement_refused(
+    kind: &'static str,
+    code: u16,
+    reason: &'static str,
+    tenant: Option<metrics::SharedString>,
+) {
+    match tenant {
+        Some(t) => metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => OUTCOME_REFUSED, "tenant" => t)
+            .increment(1),
+        None => metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => OUTCOME_REFUSED)
+            .increment(1),
+    }
+    refusal_for(code, reason);
+}
+
+/// A refusal with its `reason` label.
+pub fn refusal_for(code: u16, reason: &'static str) {
+    metrics::counter!(REFUSALS_TOTAL, "code" => code.to_string(), "reason" => reason).increment(1);
+}
+
+/// A backend connection lent (`+1`) or given back or closed (`-1`).
+pub fn backend_active(delta: f64) {
+    metrics::gauge!(BACKEND_CONNECTIONS, "state" => "active").increment(delta);
+}
+
+/// Backend connections put in (`+n`) or taken out of (`-n`) an idle list.
+pub fn backend_idle(delta: f64) {
+    metrics::gauge!(BACKEND_CONNECTIONS, "state" => "idle").increment(delta);
+}
+
+pub fn digest_overflow() {
+    metrics::counter!(DIGEST_OVERFLOW_TOTAL).increment(1);
+}
+
+pub fn digest_flush(ok: bool) {
+    let outcome = if ok { OUTCOME_OK } else { OUTCOME_ERROR };
+    metrics::counter!(DIGEST_FLUSHES_TOTAL, "outcome" => outcome).increment(1);
+}
+
+pub fn tenant_labels(n: usize) {
+    metrics::gauge!(TENANT_LABELS).set(n as f64);
+}
+
+// --- End of issue 6 block ---
 
 pub fn connection_opened() {
     metrics::counter!(CONNECTIONS_TOTAL).increment(1);
@@ -99,23 +316,16 @@ pub fn command(cmd: u8) {
     metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
 }
 
-pub fn statement(kind: &StatementKind) {
-    let k = match kind {
-        StatementKind::Select => "select",
-        StatementKind::Insert => "insert",
-        StatementKind::Update => "update",
-        StatementKind::Delete => "delete",
-        StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback => "transaction",
-        StatementKind::SetAutocommit(_)
-        | StatementKind::SetNames { .. }
-        | StatementKind::SetSession => "set",
-        StatementKind::ShowWarnings | StatementKind::Other => "other",
-    };
-    metrics::counter!(STATEMENTS_TOTAL, "kind" => k).increment(1);
-}
-
+/// A refusal outside the policy, its `reason` read from the code: 1040 `client_connections`,
+/// 1226 `statements_per_second` (the tenant's limits), anything else `login` (refused at
+/// login: collation, database).
 pub fn refusal(code: u16) {
-    metrics::counter!(REFUSALS_TOTAL, "code" => code.to_string()).increment(1);
+    let reason = match code {
+        crate::error::codes::ER_CON_COUNT => "client_connections",
+        crate::limits::ER_USER_LIMIT_REACHED => "statements_per_second",
+        _ => "login",
+    };
+    refusal_for(code, reason);
 }
 
 pub fn backend_error() {
@@ -173,4 +383,48 @@ pub fn auth_throttle_entries(n: usize) {
 
 pub fn catalog_subscribed(on: bool) {
     metrics::gauge!(CATALOG_SUBSCRIBED).set(if on { 1.0 } else { 0.0 });
+}
+
+// Result cache (see `crate::result_cache`).
+
+/// SELECTs answered from the result cache (tenants that opted in).
+pub const RESULT_CACHE_HITS_TOTAL: &str = "octodb_proxy_result_cache_hits_total";
+/// Cacheable SELECTs of opted-in tenants that found no good entry (absent, expired, or a
+/// table it read was written since) and ran on the backend.
+pub const RESULT_CACHE_MISSES_TOTAL: &str = "octodb_proxy_result_cache_misses_total";
+/// Write statements (and ends of writing transactions) that marked tables as written,
+/// making the cached results that read them stale.
+pub const RESULT_CACHE_INVALIDATIONS_TOTAL: &str = "octodb_proxy_result_cache_invalidations_total";
+/// Bytes of cached results held by this proxy, all tenants.
+pub const RESULT_CACHE_BYTES: &str = "octodb_proxy_result_cache_bytes";
+
+pub fn result_cache_hit() {
+    metrics::counter!(RESULT_CACHE_HITS_TOTAL).increment(1);
+}
+
+pub fn result_cache_miss() {
+    metrics::counter!(RESULT_CACHE_MISSES_TOTAL).increment(1);
+}
+
+pub fn result_cache_invalidation() {
+    metrics::counter!(RESULT_CACHE_INVALIDATIONS_TOTAL).increment(1);
+}
+
+pub fn result_cache_bytes(bytes: u64) {
+    metrics::gauge!(RESULT_CACHE_BYTES).set(bytes as f64);
+}
+
+// Decision cache, shape level (see `crate::cache`).
+
+/// COM_QUERY statements that reached the decision cache's shape level (an exact-text miss
+/// with plain literals), by `outcome`: `hit` (decided from the shape's template), `miss`
+/// (first of its shape in its context: checked in full, a template tried), `mismatch` (a
+/// template that did not reproduce the full check and was not kept: should stay at 0).
+pub const SHAPE_CACHE_STATEMENTS_TOTAL: &str = "octodb_proxy_shape_cache_statements_total";
+pub const SHAPE_HIT: &str = "hit";
+pub const SHAPE_MISS: &str = "miss";
+pub const SHAPE_MISMATCH: &str = "mismatch";
+
+pub fn shape_cache(outcome: &'static str) {
+    metrics::counter!(SHAPE_CACHE_STATEMENTS_TOTAL, "outcome" => outcome).increment(1);
 }

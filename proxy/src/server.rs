@@ -24,6 +24,14 @@ pub struct Shared {
     pub catalog: Catalog,
     pub backends: Arc<Backends>,
     pub decisions: crate::cache::DecisionCache,
+    /// SELECT results of the tenants that opted in.
+    pub results: crate::result_cache::ResultCache,
+    /// Statement digests since the last flush to the catalog.
+    pub digests: Arc<crate::digest::DigestStats>,
+    /// Which tenants the statement metrics name.
+    pub tenant_labels: Arc<crate::tenant_labels::TenantLabels>,
+    /// This proxy's name in the digest table.
+    pub proxy_id: String,
     /// Tenants with open sessions, told about catalog changes.
     pub followers: Arc<Followers>,
     /// Per-tenant limits and failed-login counts.
@@ -93,9 +101,22 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         max_packet: config.max_packet_size,
     });
     let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
+    let results = crate::result_cache::ResultCache::new(config.result_cache.clone());
     let (audit, audit_writer) = AuditSampler::new(&config.audit);
+    let digests = Arc::new(crate::digest::DigestStats::new(
+        crate::digest::DigestBounds {
+            per_tenant: config.digest_max_per_tenant,
+            total: config.digest_max_total,
+        },
+    ));
+    let tenant_labels = Arc::new(crate::tenant_labels::TenantLabels::new(&config.metrics));
+    let proxy_id = crate::digest::proxy_id(config.proxy_id.as_deref());
     Ok(Arc::new(Shared {
         decisions,
+        results,
+        digests,
+        tenant_labels,
+        proxy_id,
         followers: Arc::new(Followers::default()),
         limits,
         audit,
@@ -125,6 +146,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     follow_catalog(&shared, &tracker, &shutdown);
     let audit_stop = CancellationToken::new();
     let audit_writer = start_audit_writer(&shared, &audit_stop);
+    let observer = start_observers(&shared, &audit_stop);
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, version = %shared.server_version, "OctoDB proxy listening");
     }
@@ -152,6 +174,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     }
     // After the sessions, so that their last events are written too.
     audit_stop.cancel();
+    if tokio::time::timeout(grace, observer).await.is_err() {
+        warn!("statement digests still unpublished after the shutdown grace period");
+    }
     if let Some(writer) = audit_writer {
         if tokio::time::timeout(grace, writer).await.is_err() {
             warn!("proxy audit entries still unwritten after the shutdown grace period");
@@ -192,6 +217,31 @@ fn follow_catalog(shared: &Shared, tracker: &TaskTracker, shutdown: &Cancellatio
         notices,
         shutdown.clone(),
     ));
+}
+
+/// Starts the tenant-label ranking and, unless `digest_flush_secs` is 0, the digest
+/// publisher; both end at `stop` (the publisher after a last flush). The handle ends with both.
+fn start_observers(shared: &Shared, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let config = &shared.config;
+    let ranking = tokio::spawn(shared.tenant_labels.clone().run(
+        Duration::from_millis(config.metrics.top_k_refresh_ms),
+        stop.clone(),
+    ));
+    let publisher = (config.digest_flush_secs > 0).then(|| {
+        tokio::spawn(crate::digest::publish(
+            shared.digests.clone(),
+            shared.catalog.clone(),
+            shared.proxy_id.clone(),
+            Duration::from_secs(config.digest_flush_secs),
+            stop.clone(),
+        ))
+    });
+    tokio::spawn(async move {
+        let _ = ranking.await;
+        if let Some(p) = publisher {
+            let _ = p.await;
+        }
+    })
 }
 
 /// Runs the audit writer until `stop` (it then flushes); `None` when sampling is off or

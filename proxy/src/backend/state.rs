@@ -15,8 +15,9 @@ pub const CHARSET: &str = "charset";
 /// What the backend pools' connections start with (utf8mb4_general_ci, collation 45).
 const DEFAULT_NAMES: &str = "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci";
 
-/// Session state that can move from one backend connection to another.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Session state that can move from one backend connection to another (hashable: part of
+/// the result cache's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnState {
     /// `(variable, statement)` in the order the statements took effect, one per variable.
     vars: Vec<(String, String)>,

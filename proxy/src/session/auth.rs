@@ -103,6 +103,9 @@ fn failed_login(
 
 /// Looks the user up and checks the answer. Unknown users and wrong passwords get the same
 /// error, so the reply does not tell which names exist.
+///
+/// A login the catalog confirmed since it last changed (`crate::logins`) accepts a matching
+/// answer without a catalog round trip; anything else is decided by the catalog.
 async fn authenticate(
     shared: &Shared,
     user: &str,
@@ -110,6 +113,14 @@ async fn authenticate(
     scramble: &[u8; 20],
     response: &[u8],
 ) -> Result<Identity, SessionError> {
+    let logins = &shared.followers.logins;
+    if let Some(login) = logins.get(user) {
+        if octodb_catalog::verify_native_password(scramble, response, &login.verifier) {
+            return Ok(Identity::new(login));
+        }
+        logins.forget(user);
+    }
+    let generation = logins.generation();
     let login = shared.catalog.login(user).await?;
     let Some(login) = login else {
         failed_login(shared, None, user, codes::ER_ACCESS_DENIED, "unknown_user");
@@ -146,6 +157,7 @@ async fn authenticate(
             ),
         )));
     }
+    logins.insert(generation, &login);
     Ok(Identity::new(login))
 }
 

@@ -49,8 +49,12 @@ where
     W: AsyncWrite + Unpin,
 {
     /// The statement text to run: the policy's, with the session's own LAST_INSERT_ID(),
-    /// ROW_COUNT() and FOUND_ROWS() written in.
+    /// ROW_COUNT() and FOUND_ROWS() written in. Only a statement the policy found calling them
+    /// (see `SessionState::begin`) is looked at: the others run as they are, unread.
     pub(super) fn with_session_values<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        if !self.state.current.uses_session_values {
+            return Cow::Borrowed(sql);
+        }
         match session_values::substitute(sql, &self.state.values_for_next()) {
             Some(s) => Cow::Owned(s),
             None => Cow::Borrowed(sql),

@@ -2,6 +2,7 @@
 //! one function; statements go through the policy, then to the session's backend connection.
 
 mod auth;
+mod cached;
 mod follow;
 mod lease;
 mod local;
@@ -9,6 +10,7 @@ mod prepared;
 mod query;
 pub mod results;
 pub mod state;
+mod stats;
 pub mod tx;
 
 use std::collections::HashMap;
@@ -104,6 +106,11 @@ pub struct Session<R, W> {
     /// The session's place under its tenant's limits (one client connection; statement
     /// tokens and timeout).
     limit: crate::limits::Admission,
+    /// The statement being timed, for the metrics and digests (see `stats`).
+    clock: stats::StatementClock,
+    /// Tables written in the open transaction: marked again in the result cache when it
+    /// ends (see `cached`).
+    tx_writes: Vec<octodb_policy::TableRef>,
 }
 
 /// Serves one client connection from the greeting to the end.
@@ -132,6 +139,10 @@ where
     tracing::Span::current().record("tenant", hello.id.login.tenant_name.as_str());
     tracing::Span::current().record("user", hello.id.login.username.as_str());
     let follow = shared.followers.subscribe(&hello.id.login);
+    let clock = stats::StatementClock::new(shared.tenant_labels.slot(
+        hello.id.login.tenant_id,
+        hello.id.login.tenant_name.as_str(),
+    ));
     let mut session = Session {
         reader,
         writer,
@@ -150,6 +161,8 @@ where
         long_data_total: 0,
         next_stmt_id: 1,
         limit: hello.admission,
+        clock,
+        tx_writes: Vec::new(),
     };
     let result = session.command_loop(shutdown).await;
     session.release_backend().await;
@@ -269,6 +282,7 @@ where
 
     /// Sends an ERR packet; the session goes on.
     async fn error(&mut self, e: ClientError) -> Result<(), SessionError> {
+        self.statement_failed(e.code);
         let at = self.writer.begin_packet();
         wire::err_packet(self.writer.payload(), e.code, &e.sqlstate, &e.message);
         self.writer.end_packet(at).await?;
@@ -276,7 +290,7 @@ where
     }
 
     async fn refusal(&mut self, r: Refusal) -> Result<(), SessionError> {
-        metrics::refusal(r.code);
+        metrics::refusal_for(r.code, "command");
         self.error(ClientError::new(r.code, r.sqlstate, r.message))
             .await
     }

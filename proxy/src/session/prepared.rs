@@ -11,9 +11,9 @@ use octodb_policy::{Decision, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::results::{self, StreamError};
+use super::state::StatementFacts;
 use super::Session;
 use crate::error::{codes, ClientError, SessionError};
-use crate::metrics;
 use crate::protocol::stmt::{self, ParamType};
 use crate::protocol::wire;
 
@@ -22,6 +22,11 @@ pub struct ClientStmt {
     sql: String,
     kind: StatementKind,
     remap_names: bool,
+    facts: StatementFacts,
+    /// The digest of the prepared text, for each execution's statistics.
+    digest: std::sync::Arc<octodb_policy::Digest>,
+    /// Tables it may write, marked in the result cache after each execution.
+    writes: Vec<octodb_policy::TableRef>,
     num_params: usize,
     types: Option<Vec<ParamType>>,
     long_data: Vec<Option<Vec<u8>>>,
@@ -124,6 +129,9 @@ where
                 sql: f.sql.clone(),
                 kind: f.kind.clone(),
                 remap_names: f.remap_names,
+                facts: f.into(),
+                digest: f.digest.clone(),
+                writes: f.writes.clone(),
                 num_params: params.len(),
                 types: None,
                 long_data: vec![None; params.len()],
@@ -166,7 +174,10 @@ where
         let sql = st.sql.clone();
         let kind = st.kind.clone();
         let remap_names = st.remap_names;
-        metrics::statement(&kind);
+        let digest = st.digest.clone();
+        let writes = st.writes.clone();
+        self.state.begin(st.facts);
+        self.statement_begins(&kind, &digest);
         if let Err(ce) = self.limit.statement().await {
             return self.error(ce).await;
         }
@@ -212,7 +223,9 @@ where
                     Err(StreamError::Backend(e))
                 }
             };
-            return self.finish(&kind, &sql, outcome).await;
+            let result = self.finish(&kind, &sql, outcome).await;
+            self.cache_writes(&writes);
+            return result;
         }
     }
 

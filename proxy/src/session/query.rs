@@ -5,6 +5,7 @@ use mysql_async::prelude::Queryable;
 use octodb_policy::{Decision, Forward, Local, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::cached::CacheStep;
 use super::results::{self, Done, StreamError};
 use super::Session;
 use crate::audit::ProxyEvent;
@@ -51,13 +52,16 @@ where
             r.code,
             sql,
         ));
-        self.refusal(r).await
+        self.statement_refused(sql, &r);
+        self.error(ClientError::new(r.code, r.sqlstate, r.message))
+            .await
     }
 
     /// Runs a statement with the text protocol and streams its result. A connection found
     /// dead when the statement is sent (killed while idle in the pool) is replaced once.
     async fn forward_text(&mut self, f: &Forward) -> Result<(), SessionError> {
-        metrics::statement(&f.kind);
+        self.state.begin(f.into());
+        self.statement_begins(&f.kind, &f.digest);
         if let Err(ce) = self.limit.statement().await {
             return self.error(ce).await;
         }
@@ -67,6 +71,11 @@ where
         // With no connection held, the previous statement left no warnings: a connection
         // whose last statement (another session's) did must not show them.
         let clear_warnings = f.kind == StatementKind::ShowWarnings && self.backend.is_none();
+        let step = match self.cache_step(f) {
+            CacheStep::Hit(entry) => return self.answer_cached(f, &entry).await,
+            step => step,
+        };
+        let mut capture = self.capture_for(&step);
         let mut retried = false;
         loop {
             if let Err(ce) = self.acquire().await {
@@ -83,15 +92,29 @@ where
                     let status = self.tx.after(&f.kind).flags();
                     let remap = (f.remap_names || f.kind == StatementKind::ShowWarnings)
                         .then_some(&self.id.names);
-                    results::stream(
-                        &mut self.writer,
-                        &mut qr,
-                        false,
-                        &self.id.names,
-                        remap,
-                        status,
-                    )
-                    .await
+                    match capture.as_mut() {
+                        Some(c) => {
+                            results::stream_captured(
+                                &mut self.writer,
+                                &mut qr,
+                                &self.id.names,
+                                status,
+                                c,
+                            )
+                            .await
+                        }
+                        None => {
+                            results::stream(
+                                &mut self.writer,
+                                &mut qr,
+                                false,
+                                &self.id.names,
+                                remap,
+                                status,
+                            )
+                            .await
+                        }
+                    }
                 }
                 Err(e) => {
                     if !retried && self.may_retry(&e) {
@@ -102,7 +125,10 @@ where
                     Err(StreamError::Backend(e))
                 }
             };
-            return self.finish(&f.kind, &f.sql, outcome).await;
+            self.cache_fill(step, capture, &outcome);
+            let result = self.finish(&f.kind, &f.sql, outcome).await;
+            self.cache_writes(&f.writes);
+            return result;
         }
     }
 
@@ -142,6 +168,12 @@ where
                     );
                 }
                 self.settle(kind, sql, Ok(&done));
+                let rows = if done.result_set {
+                    done.rows
+                } else {
+                    done.affected_rows
+                };
+                self.statement_ends(metrics::OUTCOME_OK, rows);
                 self.writer.end_packet(at).await?;
                 Ok(())
             }
@@ -153,6 +185,7 @@ where
             Err(StreamError::Backend(e)) => {
                 let ce = self.backend_failure(e);
                 crate::limits::backend_error(ce.code);
+                self.statement_ends(metrics::error_outcome(ce.code), 0);
                 self.settle(kind, sql, Err(()));
                 self.error(ce).await
             }

@@ -92,6 +92,46 @@ where
     w.end_packet(at).await
 }
 
+/// A copy of the packets of a text result as they are streamed, for the result cache: the
+/// column definitions and rows, up to `limit` bytes; beyond, the copy is abandoned
+/// (`overflow`) and the result streams on as usual.
+#[derive(Debug, Default)]
+pub struct Capture {
+    limit: usize,
+    bytes: usize,
+    pub overflow: bool,
+    pub columns: Vec<Box<[u8]>>,
+    pub rows: Vec<Box<[u8]>>,
+}
+
+impl Capture {
+    pub fn new(limit: usize) -> Self {
+        Capture {
+            limit,
+            ..Capture::default()
+        }
+    }
+
+    fn take(&mut self, payload: &[u8], row: bool) {
+        if self.overflow {
+            return;
+        }
+        self.bytes += payload.len();
+        if self.bytes > self.limit {
+            self.overflow = true;
+            self.columns = Vec::new();
+            self.rows = Vec::new();
+            return;
+        }
+        let copy = payload.to_vec().into_boxed_slice();
+        if row {
+            self.rows.push(copy);
+        } else {
+            self.columns.push(copy);
+        }
+    }
+}
+
 /// Streams the current result of `qr` to the client, up to (not including) its terminator.
 pub async fn stream<W, P>(
     w: &mut PacketWriter<W>,
@@ -100,6 +140,38 @@ pub async fn stream<W, P>(
     names: &NameMap,
     remap: Option<&NameMap>,
     status: StatusFlags,
+) -> Result<Done, StreamError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    P: Protocol,
+{
+    stream_into(w, qr, binary, names, remap, status, None).await
+}
+
+/// [`stream`] for a text result (no name remapping), keeping a copy of what was sent in
+/// `capture`.
+pub async fn stream_captured<W, P>(
+    w: &mut PacketWriter<W>,
+    qr: &mut QueryResult<'_, '_, P>,
+    names: &NameMap,
+    status: StatusFlags,
+    capture: &mut Capture,
+) -> Result<Done, StreamError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    P: Protocol,
+{
+    stream_into(w, qr, false, names, None, status, Some(capture)).await
+}
+
+async fn stream_into<W, P>(
+    w: &mut PacketWriter<W>,
+    qr: &mut QueryResult<'_, '_, P>,
+    binary: bool,
+    names: &NameMap,
+    remap: Option<&NameMap>,
+    status: StatusFlags,
+    mut capture: Option<&mut Capture>,
 ) -> Result<Done, StreamError>
 where
     W: tokio::io::AsyncWrite + Unpin,
@@ -125,6 +197,14 @@ where
     wire::put_lenenc_int(w.payload(), cols.len() as u64);
     w.end_packet(at).await?;
     write_columns(w, &cols, names, status).await?;
+    if let Some(c) = capture.as_deref_mut() {
+        let mut buf = Vec::new();
+        for col in cols.iter() {
+            buf.clear();
+            write_column(&mut buf, col, names);
+            c.take(&buf, false);
+        }
+    }
     let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
     let mut values: Vec<Value> = Vec::with_capacity(cols.len());
     let mut rows = 0u64;
@@ -145,6 +225,9 @@ where
         } else {
             wire::text_row(w.payload(), &values);
         }
+        if let Some(c) = capture.as_deref_mut() {
+            c.take(&w.payload()[at + 4..], true);
+        }
         w.end_packet(at).await?;
     }
     Ok(Done {
@@ -154,6 +237,36 @@ where
         warnings: qr.warnings(),
         info: Vec::new(),
         rows,
+    })
+}
+
+/// Writes a result captured earlier (column definitions, then rows, as they were sent), up to
+/// (not including) its terminator, as [`stream`] would have.
+pub async fn write_captured<W>(
+    w: &mut PacketWriter<W>,
+    columns: &[Box<[u8]>],
+    rows: &[Box<[u8]>],
+    status: StatusFlags,
+) -> Result<Done, PacketError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let at = w.begin_packet();
+    wire::put_lenenc_int(w.payload(), columns.len() as u64);
+    w.end_packet(at).await?;
+    for c in columns {
+        w.write_packet(c).await?;
+    }
+    let at = w.begin_packet();
+    wire::eof_packet(w.payload(), status, 0);
+    w.end_packet(at).await?;
+    for r in rows {
+        w.write_packet(r).await?;
+    }
+    Ok(Done {
+        result_set: true,
+        rows: rows.len() as u64,
+        ..Done::default()
     })
 }
 
@@ -232,5 +345,18 @@ mod tests {
             logical_message("Table 't_a__app.x' doesn't exist", &names),
             "Table 'app.x' doesn't exist"
         );
+    }
+
+    #[test]
+    fn a_capture_stops_at_its_limit() {
+        let mut c = Capture::new(10);
+        c.take(b"col", false);
+        c.take(b"row1", true);
+        assert!(!c.overflow);
+        assert_eq!((c.columns.len(), c.rows.len()), (1, 1));
+        c.take(b"row2", true);
+        assert!(c.overflow && c.rows.is_empty() && c.columns.is_empty());
+        c.take(b"r", true);
+        assert!(c.rows.is_empty());
     }
 }

@@ -4,12 +4,34 @@
 //! it to its connection.
 
 use octodb_policy::session_values::{self, SessionValues, SetEffect};
-use octodb_policy::StatementKind;
+use octodb_policy::{Forward, StatementKind};
 
 use super::results::Done;
 use super::tx::TxState;
 use crate::backend::state::{CHARSET, NAMES};
 use crate::backend::{ConnState, PinReason, Pins};
+
+/// What the policy found in the statement being run (decided once per statement text, with the
+/// cached decision): the session never reads the text again to learn it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementFacts {
+    /// It leaves a user variable on the connection.
+    pub sets_user_variable: bool,
+    /// It may call LAST_INSERT_ID(), ROW_COUNT() or FOUND_ROWS().
+    pub uses_session_values: bool,
+    /// It mentions SQL_CALC_FOUND_ROWS.
+    pub calc_found_rows: bool,
+}
+
+impl From<&Forward> for StatementFacts {
+    fn from(f: &Forward) -> Self {
+        StatementFacts {
+            sets_user_variable: f.sets_user_variable,
+            uses_session_values: f.uses_session_values,
+            calc_found_rows: f.calc_found_rows,
+        }
+    }
+}
 
 /// The session's movable state and its own statement outcomes.
 #[derive(Debug, Clone)]
@@ -26,6 +48,8 @@ pub struct SessionState {
     pub calc_found_rows: bool,
     /// The last statement left warnings.
     pub warnings: bool,
+    /// The statement being run, set by [`SessionState::begin`] before it is sent.
+    pub current: StatementFacts,
 }
 
 impl SessionState {
@@ -47,7 +71,14 @@ impl SessionState {
             untracked: false,
             calc_found_rows: false,
             warnings: false,
+            current: StatementFacts::default(),
         }
+    }
+
+    /// A statement with `facts` is about to run: what `after_success` and the session-value
+    /// substitution read instead of the text.
+    pub fn begin(&mut self, facts: StatementFacts) {
+        self.current = facts;
     }
 
     /// The values to write into the next statement: FOUND_ROWS() is left to the connection
@@ -70,7 +101,7 @@ impl SessionState {
         if done.result_set {
             self.values.row_count = -1;
             self.values.found_rows = Some(done.rows);
-            self.calc_found_rows = *kind == StatementKind::Select && calc_found_rows(sql);
+            self.calc_found_rows = *kind == StatementKind::Select && self.current.calc_found_rows;
         } else {
             self.values.row_count = i64::try_from(done.affected_rows).unwrap_or(i64::MAX);
             if done.last_insert_id != 0 {
@@ -89,7 +120,7 @@ impl SessionState {
             }
             StatementKind::SetSession => self.record_set(sql),
             _ => {
-                if session_values::sets_user_variable(sql) {
+                if self.current.sets_user_variable {
                     self.user_variables = true;
                 }
             }
@@ -143,13 +174,6 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
-fn calc_found_rows(sql: &str) -> bool {
-    const WORD: &[u8] = b"SQL_CALC_FOUND_ROWS";
-    sql.as_bytes()
-        .windows(WORD.len())
-        .any(|w| w.eq_ignore_ascii_case(WORD))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +184,13 @@ mod tests {
             last_insert_id: id,
             ..Done::default()
         }
+    }
+
+    /// Runs a statement as the session does: the facts the policy decided, then the outcome.
+    fn run(s: &mut SessionState, kind: &StatementKind, sql: &str, done: &Done) {
+        let f = Forward::new(sql.to_string(), kind.clone(), false);
+        s.begin((&f).into());
+        s.after_success(kind, sql, done);
     }
 
     fn rows(n: u64) -> Done {
@@ -173,16 +204,17 @@ mod tests {
     #[test]
     fn values_follow_the_sessions_statements() {
         let mut s = SessionState::new(None);
-        s.after_success(&StatementKind::Insert, "INSERT", &ok(3, 17));
+        run(&mut s, &StatementKind::Insert, "INSERT", &ok(3, 17));
         assert_eq!(s.values.last_insert_id, 17);
         assert_eq!(s.values.row_count, 3);
-        s.after_success(&StatementKind::Update, "UPDATE", &ok(2, 0));
+        run(&mut s, &StatementKind::Update, "UPDATE", &ok(2, 0));
         assert_eq!(s.values.last_insert_id, 17);
         assert_eq!(s.values.row_count, 2);
-        s.after_success(&StatementKind::Select, "SELECT a FROM t", &rows(5));
+        run(&mut s, &StatementKind::Select, "SELECT a FROM t", &rows(5));
         assert_eq!(s.values.row_count, -1);
         assert_eq!(s.values_for_next().found_rows, Some(5));
-        s.after_success(
+        run(
+            &mut s,
             &StatementKind::Select,
             "SELECT sql_calc_found_rows a",
             &rows(1),
@@ -196,7 +228,8 @@ mod tests {
     #[test]
     fn sets_are_recorded_or_pin() {
         let mut s = SessionState::new(None);
-        s.after_success(
+        run(
+            &mut s,
             &StatementKind::SetSession,
             "SET time_zone = '+01:00'",
             &ok(0, 0),
@@ -206,13 +239,21 @@ mod tests {
             vec!["SET @@session.time_zone = '+01:00'"]
         );
         assert!(s.pins(TxState::default(), true).is_empty());
-        s.after_success(&StatementKind::SetSession, "SET @x = 1", &ok(0, 0));
+        run(&mut s, &StatementKind::SetSession, "SET @x = 1", &ok(0, 0));
         let p = s.pins(TxState::default(), true);
         assert!(p.has(PinReason::UserVariables) && p.dirty());
         let mut s = SessionState::new(None);
-        s.after_success(&StatementKind::Select, "SELECT 1 INTO @y", &rows(0));
+        run(
+            &mut s,
+            &StatementKind::Select,
+            "SELECT 'a@b' FROM t",
+            &rows(1),
+        );
+        assert!(!s.user_variables);
+        run(&mut s, &StatementKind::Select, "SELECT 1 INTO @y", &rows(0));
         assert!(s.user_variables);
-        s.after_success(
+        run(
+            &mut s,
             &StatementKind::SetAutocommit(false),
             "SET autocommit = 0",
             &ok(0, 0),

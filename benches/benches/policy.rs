@@ -3,17 +3,22 @@
 //!
 //! Groups: `uncached/<name>` calls `octodb_policy::check` directly; `cached/<name>` calls
 //! `DecisionCache::check` after a warm-up call has stored the decision, so every measured call
-//! is a hit. `parse/<name>` and `parse_rendered/<name>` are the floor: sqlparser's MySQL
-//! dialect parsing the statement and the text the policy forwards for it. The policy parses
-//! both (the statement, then its rendering, to verify it), so an uncached check costs a little
-//! more than the two together (its tokenizer for both texts is cheaper than sqlparser's,
-//! its parse is the same). Targets (issue 3): uncached median at most 10 us for sysbench
-//! statements, cached at most 0.5 us.
+//! is a hit. `shape_hit/<name>` calls `DecisionCache::check` on a cycle of texts of the
+//! statement with other literals (every number offset by the cycle's index, 10,000 texts),
+//! which miss the exact level and are decided from the statement's shape template: what
+//! applications without prepared statements cost (the text cases only). `parse/<name>` and
+//! `parse_rendered/<name>` are the floor: sqlparser's MySQL dialect parsing the statement and
+//! the text the policy forwards for it. The policy parses both (the statement, then its
+//! rendering, to verify it), so an uncached check costs a little more than the two together
+//! (its tokenizer for both texts is cheaper than sqlparser's, its parse is the same).
+//! Targets (issue 3): uncached median at most 10 us for sysbench statements, cached at most
+//! 0.5 us.
 //!
 //! Run: `cargo bench -p octodb-benches -- --warm-up-time 1 --measurement-time 3`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::atomic::Ordering;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use octodb_policy::{check, Decision, Mapping, SessionContext};
@@ -188,6 +193,59 @@ fn policy(c: &mut Criterion) {
         });
     }
     cached.finish();
+
+    // A fresh cache, so that the exact level holds only each case's first text.
+    let cache = DecisionCache::new(64 << 20);
+    let mut shape_hit = c.benchmark_group("shape_hit");
+    for case in cases.iter().filter(|c| !c.prepared) {
+        let texts: Vec<String> = (0..VARIANTS).map(|i| vary(case.sql, i)).collect();
+        let templates = || cache.shape_counts().templates.load(Ordering::Relaxed);
+        let before = templates();
+        // Warm-up: the first text is checked in full and its shape's template stored.
+        let _ = cache.check(1, &texts[0], &ctx, false);
+        if templates() == before {
+            eprintln!(
+                "skipping shape_hit/{}: its shape has no template",
+                case.name
+            );
+            continue;
+        }
+        let mut i = 0;
+        shape_hit.bench_function(case.name, |b| {
+            b.iter(|| {
+                i = (i + 1) % texts.len();
+                cache.check(1, black_box(&texts[i]), &ctx, false)
+            });
+        });
+    }
+    shape_hit.finish();
+}
+
+/// How many texts of each shape `shape_hit` cycles through: all but the first miss the
+/// exact level, as an application's statements with fresh ids do.
+const VARIANTS: usize = 10_000;
+
+/// `sql` with every number that stands alone (not part of a name like `sbtest1`) offset by
+/// `i`: the same statement with other literals.
+fn vary(sql: &str, i: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut digits = String::new();
+    let mut prev_is_name = false;
+    for ch in sql.chars().chain(std::iter::once(' ')) {
+        if ch.is_ascii_digit() && (!digits.is_empty() || !prev_is_name) {
+            digits.push(ch);
+            continue;
+        }
+        if !digits.is_empty() {
+            let n: usize = digits.parse().unwrap_or(0);
+            out.push_str(&(n + i).to_string());
+            digits.clear();
+        }
+        prev_is_name = ch.is_ascii_alphanumeric() || ch == '_';
+        out.push(ch);
+    }
+    out.pop();
+    out
 }
 
 criterion_group!(benches, policy);

@@ -48,11 +48,13 @@ mod special;
 mod sql_mode;
 mod sysvars;
 mod tables;
+mod template;
 
 pub use decision::{Decision, Forward, Local, Refusal, StatementKind, TableRef};
 pub use digest::{Digest, MAX_DIGEST_TEXT};
 pub use mapping::{Mapping, SessionContext};
 pub use schema::parse_schema;
+pub use template::{instantiate, shape, template, Shape, Template, Unfit, MAX_SHAPE_SQL};
 
 use classify::Classified;
 use sqlparser::tokenizer::Token;

@@ -4,11 +4,26 @@
 //! session: the tenant and the version of its name mapping, the current database, the user
 //! (USER() is answered from it) and whether the text arrives as a prepared statement. All of
 //! it is in the key, so a cached decision is exactly what the policy would decide now.
+//!
+//! Two levels. The exact level is keyed by the text. The shape level serves COM_QUERY texts
+//! that repeat a statement with new literals (`WHERE id=5012`, then `id=77`), which the exact
+//! level would miss every time: it is keyed by the same context plus the statement's shape
+//! (`octodb_policy::shape`) and holds the policy's template for it, which the statement's
+//! literals are spliced into (`octodb_policy::instantiate`): a few hundred nanoseconds
+//! instead of a full check. Decisions made that way are not stored in the exact level: with
+//! a new literal in almost every text, they would only push out the statements that do
+//! repeat. Refusals are never shape-cached; a shape whose decision cannot be shared is
+//! remembered as such, so it costs one extra check once, not on every miss. In debug builds
+//! every shape-level hit is also checked in full and must agree, so every test that goes
+//! through the proxy is a differential test of the shape level.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use moka::sync::Cache;
-use octodb_policy::{Decision, Refusal, SessionContext};
+use octodb_policy::{Decision, Refusal, SessionContext, Template, Unfit};
+
+use crate::metrics;
 
 /// What a decision depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,26 +36,72 @@ struct Key {
     sql: Box<str>,
 }
 
+/// What a shape's template depends on: the context of [`Key`] (COM_QUERY only, so no
+/// `prepared`) and the shape instead of the text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ShapeKey {
+    tenant_id: u64,
+    mapping_version: u64,
+    current_db: Option<Box<str>>,
+    user: Box<str>,
+    shape: Box<str>,
+}
+
+/// A shape's entry: its template, or the fact that it has none.
+#[derive(Clone)]
+enum ShapeEntry {
+    Template(Arc<Template>),
+    Unfit,
+}
+
 /// A cached outcome of `octodb_policy::check`.
 pub type Outcome = Arc<Result<Decision, Refusal>>;
+
+/// Counts of the shape level's work, for tests and the report of a benchmark.
+#[derive(Debug, Default)]
+pub struct ShapeCounts {
+    /// Decisions made from a template.
+    pub hits: AtomicU64,
+    /// Templates stored.
+    pub templates: AtomicU64,
+    /// Templates refused because instantiating them did not reproduce the full check.
+    pub mismatches: AtomicU64,
+}
 
 /// Decisions shared by all sessions of a proxy, bounded by total statement size.
 #[derive(Clone)]
 pub struct DecisionCache {
     inner: Cache<Key, Outcome>,
+    shapes: Cache<ShapeKey, ShapeEntry>,
+    counts: Arc<ShapeCounts>,
 }
 
 /// Statements longer than this are checked every time rather than cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
 
 impl DecisionCache {
-    /// A cache holding decisions for statements of about `max_bytes` bytes of text in total.
+    /// A cache holding decisions for statements of about `max_bytes` bytes of text in total,
+    /// and shape templates in a quarter of that again.
     pub fn new(max_bytes: u64) -> Self {
         let inner = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Key, _v: &Outcome| u32::try_from(k.sql.len() + 128).unwrap_or(u32::MAX))
             .build();
-        DecisionCache { inner }
+        let shapes = Cache::builder()
+            .max_capacity(max_bytes / 4)
+            .weigher(|k: &ShapeKey, v: &ShapeEntry| {
+                let template = match v {
+                    ShapeEntry::Template(t) => t.sql().len() + 128,
+                    ShapeEntry::Unfit => 0,
+                };
+                u32::try_from(k.shape.len() + template + 128).unwrap_or(u32::MAX)
+            })
+            .build();
+        DecisionCache {
+            inner,
+            shapes,
+            counts: Arc::default(),
+        }
     }
 
     /// The policy's decision for `sql` in `ctx`, from the cache when possible.
@@ -62,8 +123,75 @@ impl DecisionCache {
             user: ctx.user.into(),
             sql: sql.into(),
         };
-        self.inner
-            .get_with(key, || Arc::new(octodb_policy::check(sql, ctx, prepared)))
+        if let Some(hit) = self.inner.get(&key) {
+            return hit;
+        }
+        if prepared {
+            return self.decide(key, sql, ctx);
+        }
+        let Some(shape) = octodb_policy::shape(sql) else {
+            return self.decide(key, sql, ctx);
+        };
+        let shape_key = ShapeKey {
+            tenant_id,
+            mapping_version: ctx.mapping.version,
+            current_db: key.current_db.clone(),
+            user: key.user.clone(),
+            shape: shape.key().into(),
+        };
+        match self.shapes.get(&shape_key) {
+            Some(ShapeEntry::Template(template)) => {
+                if let Some(forward) = octodb_policy::instantiate(&template, &shape) {
+                    self.counts.hits.fetch_add(1, Ordering::Relaxed);
+                    metrics::shape_cache(metrics::SHAPE_HIT);
+                    let decided = Ok(Decision::Forward(forward));
+                    if cfg!(debug_assertions) {
+                        let full = octodb_policy::check(sql, ctx, false);
+                        debug_assert_eq!(decided, full, "shape cache disagrees on {sql:?}");
+                    }
+                    return Arc::new(decided);
+                }
+                self.decide(key, sql, ctx)
+            }
+            Some(ShapeEntry::Unfit) => self.decide(key, sql, ctx),
+            None => {
+                metrics::shape_cache(metrics::SHAPE_MISS);
+                let outcome = self.decide(key, sql, ctx);
+                // Refusals are never shape-cached: the next statement of the shape may pass.
+                if let Ok(decided) = outcome.as_ref() {
+                    let entry = match octodb_policy::template(sql, &shape, decided, ctx) {
+                        Ok(template) => {
+                            self.counts.templates.fetch_add(1, Ordering::Relaxed);
+                            ShapeEntry::Template(Arc::new(template))
+                        }
+                        Err(Unfit::Ineligible) => ShapeEntry::Unfit,
+                        Err(Unfit::Mismatch) => {
+                            self.counts.mismatches.fetch_add(1, Ordering::Relaxed);
+                            metrics::shape_cache(metrics::SHAPE_MISMATCH);
+                            tracing::warn!(
+                                shape_literals = shape.literals(),
+                                "a shape template did not reproduce the full check; not used"
+                            );
+                            ShapeEntry::Unfit
+                        }
+                    };
+                    self.shapes.insert(shape_key, entry);
+                }
+                outcome
+            }
+        }
+    }
+
+    /// The full check, stored in the exact level.
+    fn decide(&self, key: Key, sql: &str, ctx: &SessionContext<'_>) -> Outcome {
+        let outcome = Arc::new(octodb_policy::check(sql, ctx, key.prepared));
+        self.inner.insert(key, outcome.clone());
+        outcome
+    }
+
+    /// The shape level's counts.
+    pub fn shape_counts(&self) -> &ShapeCounts {
+        &self.counts
     }
 
     /// Number of cached decisions (approximate; for metrics and tests).
@@ -132,5 +260,100 @@ mod tests {
         assert!(r.is_err());
         assert!(cache.check(1, "SELECT ?", &ctx, true).is_ok());
         assert!(!cache.is_empty());
+    }
+
+    fn ctx_of<'a>(m: &'a Mapping, db: Option<&'a str>, user: &'a str) -> SessionContext<'a> {
+        SessionContext {
+            mapping: m,
+            current_db: db,
+            user,
+        }
+    }
+
+    /// Statements differing only in literals share one template, each decision is exactly
+    /// the full check's (debug builds also assert that on every hit), and the exact level
+    /// is not filled with them.
+    #[test]
+    fn literals_share_one_template() {
+        let cache = DecisionCache::new(1 << 20);
+        let m = mapping(1, "t_a__app");
+        let ctx = ctx_of(&m, Some("app"), "u");
+        for id in 0..200 {
+            for sql in [
+                format!("SELECT c FROM sbtest1 WHERE id={id}"),
+                format!("SELECT c FROM sbtest1 WHERE name='n\\{id}''s' LIMIT {id}, 5"),
+            ] {
+                let got = cache.check(1, &sql, &ctx, false);
+                assert_eq!(*got, octodb_policy::check(&sql, &ctx, false), "{sql}");
+            }
+        }
+        let counts = cache.shape_counts();
+        assert_eq!(counts.templates.load(Ordering::Relaxed), 2);
+        assert_eq!(counts.hits.load(Ordering::Relaxed), 398);
+        assert_eq!(counts.mismatches.load(Ordering::Relaxed), 0);
+        assert_eq!(cache.len(), 2);
+        assert!(
+            forwarded(&cache.check(1, "SELECT c FROM sbtest1 WHERE id=77", &ctx, false))
+                .ends_with("WHERE id = 77")
+        );
+    }
+
+    /// A template is used only in the context it was made in: another tenant, mapping
+    /// version, current database or user gets its own.
+    #[test]
+    fn templates_are_reused_only_for_the_same_context() {
+        let cache = DecisionCache::new(1 << 20);
+        let (m1, m2, m3) = (
+            mapping(1, "t_a__app"),
+            mapping(1, "t_b__app"),
+            mapping(2, "t_a2__app"),
+        );
+        let warm = |tenant, ctx: &SessionContext<'_>| {
+            cache.check(tenant, "SELECT a FROM t WHERE id=1", ctx, false);
+            forwarded(&cache.check(tenant, "SELECT a FROM t WHERE id=2", ctx, false))
+        };
+        assert!(warm(1, &ctx_of(&m1, Some("app"), "u")).contains("t_a__app"));
+        assert!(warm(2, &ctx_of(&m2, Some("app"), "u")).contains("t_b__app"));
+        assert!(warm(1, &ctx_of(&m3, Some("app"), "u")).contains("t_a2__app"));
+        // No current database: the unqualified table is refused, never templated.
+        let none = ctx_of(&m1, None, "u");
+        assert!(cache
+            .check(1, "SELECT a FROM t WHERE id=3", &none, false)
+            .is_err());
+        assert!(cache
+            .check(1, "SELECT a FROM t WHERE id=4", &none, false)
+            .is_err());
+        let other_user = ctx_of(&m1, Some("app"), "v");
+        assert!(warm(1, &other_user).contains("t_a__app"));
+        assert_eq!(cache.shape_counts().templates.load(Ordering::Relaxed), 4);
+    }
+
+    /// Refusals, prepared statements and decisions that depend on more than the literals'
+    /// positions never go through a template.
+    #[test]
+    fn no_template_where_it_cannot_be_shared() {
+        let cache = DecisionCache::new(1 << 20);
+        let m = mapping(1, "t_a__app");
+        let ctx = ctx_of(&m, Some("app"), "u");
+        for i in 0..3 {
+            for (sql, prepared) in [
+                (format!("SELECT SLEEP({i}) FROM t"), false),
+                (format!("SELECT a FROM t WHERE id = ? AND b = {i}"), true),
+                (
+                    format!(
+                        "SELECT table_name FROM information_schema.tables \
+                         WHERE table_schema = 'app' AND table_rows > {i}"
+                    ),
+                    false,
+                ),
+                (format!("SET autocommit = {}", i % 2), false),
+            ] {
+                let got = cache.check(1, &sql, &ctx, prepared);
+                assert_eq!(*got, octodb_policy::check(&sql, &ctx, prepared), "{sql}");
+            }
+        }
+        let counts = cache.shape_counts();
+        assert_eq!(counts.templates.load(Ordering::Relaxed), 0);
+        assert_eq!(counts.hits.load(Ordering::Relaxed), 0);
     }
 }

@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use octodb_catalog::{
-    BackendAdmin, Catalog, CatalogConfig, DatabaseName, NewTenant, PhysicalName, TenantName,
-    UserName,
+    BackendAdmin, Catalog, CatalogConfig, DatabaseName, LimitChange, LimitSettings, NewTenant,
+    PhysicalName, TenantName, UserName,
 };
 use octodb_proxy::ProxyConfig;
 use rand::Rng;
@@ -206,6 +206,38 @@ impl TestEnv {
         // Not awaiting the handle: `cleanup` does, and a handle is awaited only once.
         while !self.server.is_finished() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs `body` on a proxy started with `tweak`, then cleans up whatever the body returned,
+    /// failed or not (the body hands the environment back with its result).
+    pub async fn run_with<F, Fut>(tweak: impl FnOnce(&mut ProxyConfig), body: F) -> Result<()>
+    where
+        F: FnOnce(TestEnv) -> Fut,
+        Fut: std::future::Future<Output = (TestEnv, Result<()>)>,
+    {
+        let env = TestEnv::start_with(tweak).await?;
+        let (env, result) = body(env).await;
+        env.cleanup().await?;
+        result
+    }
+
+    /// The catalog id of test tenant `t`.
+    pub async fn tenant_id(&self, t: &TestTenant) -> Result<u64> {
+        Ok(self
+            .catalog
+            .tenant_by_name(&TenantName::parse(&t.name)?)
+            .await?
+            .context("tenant")?
+            .id)
+    }
+
+    /// Stores `limits` for test tenant `t` as an operator would (not only lowering them).
+    pub async fn set_limits(&self, t: &TestTenant, limits: &LimitSettings) -> Result<()> {
+        let id = self.tenant_id(t).await?;
+        match self.catalog.set_tenant_limits(id, limits, false).await? {
+            LimitChange::Applied { .. } => Ok(()),
+            other => anyhow::bail!("limits not applied: {other:?}"),
         }
     }
 

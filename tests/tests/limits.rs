@@ -3,47 +3,17 @@
 //! through the admin API while the proxy runs, applied to the running proxy within a second.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
-use octodb_catalog::{LimitChange, LimitSettings, TenantName};
-use octodb_proxy::ProxyConfig;
+use octodb_catalog::LimitSettings;
 use octodb_tests::admin::AdminServer;
 use octodb_tests::{root_conn, TestEnv, TestTenant};
 
 /// The contract for run-time changes.
 const FOLLOW_WITHIN: Duration = Duration::from_secs(1);
-
-async fn run<F, Fut>(tweak: impl FnOnce(&mut ProxyConfig), body: F) -> Result<()>
-where
-    F: FnOnce(TestEnv) -> Fut,
-    Fut: Future<Output = (TestEnv, Result<()>)>,
-{
-    let env = TestEnv::start_with(tweak).await?;
-    let (env, result) = body(env).await;
-    env.cleanup().await?;
-    result
-}
-
-async fn tenant_id(env: &TestEnv, t: &TestTenant) -> Result<u64> {
-    Ok(env
-        .catalog
-        .tenant_by_name(&TenantName::parse(&t.name)?)
-        .await?
-        .context("tenant")?
-        .id)
-}
-
-async fn set_limits(env: &TestEnv, t: &TestTenant, limits: LimitSettings) -> Result<()> {
-    let id = tenant_id(env, t).await?;
-    match env.catalog.set_tenant_limits(id, &limits, false).await? {
-        LimitChange::Applied { .. } => Ok(()),
-        other => bail!("not applied: {other:?}"),
-    }
-}
 
 /// The server error of a failed operation: (code, message).
 fn server_error<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>) -> Result<(u16, String)> {
@@ -63,16 +33,15 @@ async fn connect_as(
 
 #[tokio::test]
 async fn client_connections_over_the_limit_get_1040_until_one_closes() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
                 let t = env.tenant("CREATE TABLE t (id INT PRIMARY KEY)").await?;
                 let other = env.tenant("").await?;
-                set_limits(
-                    &env,
+                env.set_limits(
                     &t,
-                    LimitSettings {
+                    &LimitSettings {
                         max_client_connections: Some(2),
                         ..LimitSettings::default()
                     },
@@ -171,16 +140,15 @@ async fn burst(
 
 #[tokio::test]
 async fn statements_over_the_rate_wait_then_get_1226() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |c| c.limits.rate_wait_ms = 300,
         |mut env| async move {
             let r = async {
                 let t = env.tenant("CREATE TABLE t (id INT PRIMARY KEY)").await?;
                 let other = env.tenant("CREATE TABLE t (id INT PRIMARY KEY)").await?;
-                set_limits(
-                    &env,
+                env.set_limits(
                     &t,
-                    LimitSettings {
+                    &LimitSettings {
                         statements_per_second: Some(10),
                         statement_burst: Some(5),
                         ..LimitSettings::default()
@@ -284,15 +252,14 @@ async fn expect_timeout(
 
 #[tokio::test]
 async fn statement_timeout_interrupts_slow_statements() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
                 let t = env.tenant("CREATE TABLE t (id INT PRIMARY KEY)").await?;
-                set_limits(
-                    &env,
+                env.set_limits(
                     &t,
-                    LimitSettings {
+                    &LimitSettings {
                         statement_timeout_ms: Some(300),
                         ..LimitSettings::default()
                     },
@@ -324,7 +291,7 @@ async fn statement_timeout_interrupts_slow_statements() -> Result<()> {
 
 #[tokio::test]
 async fn failed_logins_block_the_user_from_that_address_for_the_window() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |c| {
             c.limits.auth_failures_per_user_address = 3;
             c.limits.auth_window_secs = 2;
@@ -368,7 +335,7 @@ async fn failed_logins_block_the_user_from_that_address_for_the_window() -> Resu
 
 #[tokio::test]
 async fn limits_changed_through_the_api_apply_within_a_second() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let admin = match AdminServer::start(&env.admin_config()).await {
@@ -377,7 +344,7 @@ async fn limits_changed_through_the_api_apply_within_a_second() -> Result<()> {
             };
             let r = async {
                 let t = env.tenant("CREATE TABLE t (id INT PRIMARY KEY)").await?;
-                let id = tenant_id(&env, &t).await?;
+                let id = env.tenant_id(&t).await?;
                 let path = format!("/v1/tenants/{id}/limits");
                 // Two open sessions: the proxy follows the tenant.
                 let mut a = env.connect(&t).await?;
@@ -423,7 +390,7 @@ async fn limits_changed_through_the_api_apply_within_a_second() -> Result<()> {
 
 #[tokio::test]
 async fn change_user_moves_the_session_between_tenants_limits() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
@@ -433,8 +400,8 @@ async fn change_user_moves_the_session_between_tenants_limits() -> Result<()> {
                     max_client_connections: Some(1),
                     ..LimitSettings::default()
                 };
-                set_limits(&env, &a, one).await?;
-                set_limits(&env, &b, one).await?;
+                env.set_limits(&a, &one).await?;
+                env.set_limits(&b, &one).await?;
                 let to = |t: &TestTenant| {
                     mysql_async::ChangeUserOpts::default()
                         .with_user(Some(t.user.clone()))

@@ -4,15 +4,13 @@
 //! answers with the old value, the backend with the new one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
-use octodb_catalog::{LimitChange, LimitSettings, TenantName};
+use octodb_catalog::LimitSettings;
 use octodb_proxy::result_cache::{Scope, Stats};
-use octodb_proxy::ProxyConfig;
 use octodb_tests::{root_conn, TestEnv, TestTenant};
 
 const SCHEMA: &str = "CREATE TABLE items (
@@ -23,17 +21,6 @@ CREATE TABLE other (id INT PRIMARY KEY)";
 
 const QUERY: &str = "SELECT name FROM items WHERE id = 1";
 
-async fn run<F, Fut>(tweak: impl FnOnce(&mut ProxyConfig), body: F) -> Result<()>
-where
-    F: FnOnce(TestEnv) -> Fut,
-    Fut: Future<Output = (TestEnv, Result<()>)>,
-{
-    let env = TestEnv::start_with(tweak).await?;
-    let (env, result) = body(env).await;
-    env.cleanup().await?;
-    result
-}
-
 /// A tenant with `items` (row 1 = 'a') and `other`, and a result cache TTL when `ttl_ms`.
 async fn tenant(env: &mut TestEnv, ttl_ms: Option<u32>) -> Result<TestTenant> {
     let t = env.tenant(SCHEMA).await?;
@@ -41,20 +28,11 @@ async fn tenant(env: &mut TestEnv, ttl_ms: Option<u32>) -> Result<TestTenant> {
     root.query_drop("INSERT INTO items VALUES (1, 'a'), (2, 'z')")
         .await?;
     if ttl_ms.is_some() {
-        let id = env
-            .catalog
-            .tenant_by_name(&TenantName::parse(&t.name)?)
-            .await?
-            .context("tenant")?
-            .id;
         let limits = LimitSettings {
             result_cache_ttl_ms: ttl_ms,
             ..LimitSettings::default()
         };
-        match env.catalog.set_tenant_limits(id, &limits, false).await? {
-            LimitChange::Applied { .. } => {}
-            other => bail!("not applied: {other:?}"),
-        }
+        env.set_limits(&t, &limits).await?;
     }
     Ok(t)
 }
@@ -77,7 +55,7 @@ fn stats(env: &TestEnv) -> Stats {
 
 #[tokio::test]
 async fn off_by_default() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
@@ -100,7 +78,7 @@ async fn off_by_default() -> Result<()> {
 
 #[tokio::test]
 async fn a_cached_result_invalidated_by_a_write() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
@@ -158,7 +136,7 @@ async fn a_cached_result_invalidated_by_a_write() -> Result<()> {
 
 #[tokio::test]
 async fn table_scope_leaves_other_tables_alone() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |c| c.result_cache.invalidation = Scope::Table,
         |mut env| async move {
             let r = async {
@@ -181,7 +159,7 @@ async fn table_scope_leaves_other_tables_alone() -> Result<()> {
 
 #[tokio::test]
 async fn entries_expire_with_the_ttl() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
@@ -203,7 +181,7 @@ async fn entries_expire_with_the_ttl() -> Result<()> {
 
 #[tokio::test]
 async fn transactions_neither_read_nor_fill_the_cache() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {
@@ -249,7 +227,7 @@ async fn transactions_neither_read_nor_fill_the_cache() -> Result<()> {
 
 #[tokio::test]
 async fn tenants_databases_and_charsets_never_share() -> Result<()> {
-    run(
+    TestEnv::run_with(
         |_| {},
         |mut env| async move {
             let r = async {

@@ -103,6 +103,11 @@ where
     /// and again when the transaction they were written in ends, when other sessions can see
     /// the change (COMMIT, `SET autocommit = 1`, a rollback: marking too often is harmless).
     pub(super) fn cache_writes(&mut self, writes: &[TableRef]) {
+        let commits_writes = !self.tx.in_transaction && !self.tx_writes.is_empty();
+        if writes.is_empty() && !commits_writes {
+            // Most statements: nothing to mark, so no look at the tenant's limits (a lock).
+            return;
+        }
         let tenant = self.id.login.tenant_id;
         let opted_in = self.limit.current().result_cache_ttl_ms.is_some();
         if !writes.is_empty() {

@@ -49,6 +49,7 @@ mod sql_mode;
 mod sysvars;
 mod tables;
 mod template;
+mod verbatim;
 
 pub use decision::{Decision, Forward, Local, Refusal, StatementKind, TableRef};
 pub use digest::{Digest, MAX_DIGEST_TEXT};
@@ -65,7 +66,7 @@ use sqlparser::tokenizer::Token;
 /// `?` placeholders are allowed only there; in a COM_QUERY they are refused with 1064).
 pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Decision, Refusal> {
     let comments = lexical::check_raw(sql)?;
-    let mut tokens = parse::tokenize_unlocated(sql)?;
+    let (mut tokens, lexemes) = parse::tokenize_lexed(sql)?;
     lexical::check_tokens(sql, &tokens, comments)?;
     let mut sig = parse::significant(&tokens);
     parse::check_single(&sig)?;
@@ -100,8 +101,12 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
         remap_names = true;
     }
     let share = share_lock::take(&mut stmt, stripped)?;
-    let mut sql =
-        render::render_with(&stmt, show::may_have_patterns(&stmt), show::escape_patterns)?;
+    let mut sql = render::render_with(
+        &stmt,
+        show::may_have_patterns(&stmt),
+        show::escape_patterns,
+        lexemes.as_deref().map(|l| (l, ctx.mapping)),
+    )?;
     if share {
         sql.push_str(share_lock::SUFFIX);
     }

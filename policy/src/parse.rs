@@ -118,6 +118,20 @@ pub(crate) fn tokenize_unlocated(sql: &str) -> Result<Vec<TokenWithSpan>, Refusa
     if let Some(tokens) = canonical::tokenize(sql) {
         return Ok(tokens);
     }
+    sqlparser_unlocated(sql)
+}
+
+/// [`tokenize_unlocated`], with the significant lexemes when [`canonical`] read the text.
+pub(crate) fn tokenize_lexed(
+    sql: &str,
+) -> Result<(Vec<TokenWithSpan>, Option<Vec<canonical::Lex<'_>>>), Refusal> {
+    if let Some((tokens, lexemes)) = canonical::tokenize_lexed(sql) {
+        return Ok((tokens, Some(lexemes)));
+    }
+    Ok((sqlparser_unlocated(sql)?, None))
+}
+
+fn sqlparser_unlocated(sql: &str) -> Result<Vec<TokenWithSpan>, Refusal> {
     let mut tokens = Vec::new();
     Tokenizer::new(&MySqlDialect {}, sql)
         .tokenize_with_location_into_buf_with_mapper(&mut tokens, |t| TokenWithSpan::wrap(t.token))

@@ -16,6 +16,9 @@
 //! parsed again (tokenized by [`crate::canonical`] where it can) and must give exactly the
 //! approved tree (spans are ignored by sqlparser's `PartialEq`) and contain no comment;
 //! otherwise nothing is forwarded.
+//!
+//! Most statements take a shorter way: printed unescaped, their text is the tenant's own,
+//! requalified, lexeme for lexeme ([`crate::verbatim`]), which proves as much for less.
 
 use std::fmt::Write;
 use std::ops::ControlFlow;
@@ -24,7 +27,8 @@ use sqlparser::ast::{
     Ident, Statement, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
 };
 
-use crate::{lexical, parse, Refusal};
+use crate::canonical::Lex;
+use crate::{lexical, parse, verbatim, Mapping, Refusal};
 
 /// Whether [`escape`] would change `s`.
 fn needs_escape(s: &str) -> bool {
@@ -117,17 +121,35 @@ fn display(stmt: &Statement) -> Result<String, Refusal> {
 
 /// The SQL text for `approved`, guaranteed to parse back to `approved`.
 pub(crate) fn render(approved: &Statement) -> Result<String, Refusal> {
-    render_with(approved, false, |_| {})
+    render_with(approved, false, |_| {}, None)
 }
 
 /// [`render`], with `escape_more` applied to the clone for string fields that are not
 /// literals (SHOW patterns), which the visitor cannot reach; `more` says whether `approved`
 /// may have such fields.
+///
+/// `original` is the significant lexemes of the tenant's text `approved` was parsed from, and
+/// the tenant's databases. The tree is first printed as it is, unescaped: when that text lexes
+/// as the tenant's text did, with table names requalified and nothing else
+/// ([`crate::verbatim`]), it means what the tenant's text meant, whatever its strings hold,
+/// and neither escaping nor the proof by parsing again is needed.
 pub(crate) fn render_with(
     approved: &Statement,
     more: bool,
     escape_more: impl FnOnce(&mut Statement),
+    original: Option<(&[Lex<'_>], &Mapping)>,
 ) -> Result<String, Refusal> {
+    if let (Some((ours, mapping)), false) = (original, more) {
+        let sql = display(approved)?;
+        if lexical::check_rendered(&sql).is_ok() && verbatim::requalified_only(ours, &sql, mapping)
+        {
+            debug_assert!(
+                matches!(parse::reparse(&sql).as_deref(), Some([again]) if again == approved),
+                "the rendering was shown requalified only, yet it does not parse back: {sql:?}"
+            );
+            return Ok(sql);
+        }
+    }
     let sql = if more || Visit::visit(approved, &mut NeedsEscaper).is_break() {
         let mut out = approved.clone();
         let _ = VisitMut::visit(&mut out, &mut Escaper);
@@ -228,9 +250,9 @@ mod tests {
             "SELECT 'nul\\0'",
         ] {
             let stmt = tokenize(sql).and_then(|t| parse_one(t, sql)).unwrap();
-            let cloned = render_with(&stmt, true, |_| {});
+            let cloned = render_with(&stmt, true, |_| {}, None);
             assert!(cloned.is_ok(), "{sql}: {cloned:?}");
-            assert_eq!(render_with(&stmt, false, |_| {}), cloned, "{sql}");
+            assert_eq!(render_with(&stmt, false, |_| {}, None), cloned, "{sql}");
         }
     }
 

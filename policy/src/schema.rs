@@ -103,7 +103,7 @@ pub fn parse_schema(sql: &str) -> Result<Vec<String>, Refusal> {
             return Err(r);
         }
         shape::check(stmt, false)?;
-        out.push(render::render_with(stmt, true, escape_comments)?);
+        out.push(render::render_with(stmt, true, escape_comments, None)?);
     }
     Ok(out)
 }

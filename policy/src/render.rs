@@ -259,6 +259,52 @@ mod tests {
         }
     }
 
+    /// The fast path prints exactly what the escaping path prints, whenever it answers: the
+    /// shape cache and the result cache key on that text.
+    #[test]
+    fn the_fast_path_prints_what_the_escaping_path_prints() {
+        let mapping = Mapping {
+            databases: [("app".to_owned(), "t_a__app".to_owned())].into(),
+            version: 1,
+        };
+        let mut fast = 0;
+        for sql in [
+            "SELECT c FROM sbtest1 WHERE id=1",
+            "select `a``b`, `c` from t where x != 'y'",
+            "SELECT 'it''s', \"q\"\"q\", 'a\\\\b', 'a\\0', 'x\\'y' FROM t",
+            "SELECT 'a\\%b\\_' LIKE 'a%', \"it's\" FROM app.t",
+            "SELECT 'a\\nb', 'tab\\there', '' FROM t",
+            "SELECT `é`, 'é' FROM t",
+            "SELECT 1 AS 'x''y', 2 AS \"z\" FROM t;",
+        ] {
+            let (tokens, lexemes) = parse::tokenize_lexed(sql).unwrap();
+            let stmt = parse_one(tokens, sql).unwrap();
+            let mut approved = stmt.clone();
+            crate::tables::rewrite(
+                &mut approved,
+                &crate::SessionContext {
+                    mapping: &mapping,
+                    current_db: Some("app"),
+                    user: "u",
+                },
+            )
+            .unwrap();
+            let slow = render_with(&approved, false, |_| {}, None).unwrap();
+            let ours = lexemes.as_deref().map(|l| (l, &mapping));
+            if ours.is_some_and(|(l, m)| {
+                display(&approved).is_ok_and(|d| verbatim::requalified_only(l, &d, m))
+            }) {
+                fast += 1;
+            }
+            assert_eq!(
+                render_with(&approved, false, |_| {}, ours).unwrap(),
+                slow,
+                "{sql}"
+            );
+        }
+        assert!(fast >= 4, "only {fast} statements took the fast path");
+    }
+
     #[test]
     fn backtick_identifiers() {
         assert_eq!(

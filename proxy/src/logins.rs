@@ -16,11 +16,16 @@
 //!
 //! A read that raced with an invalidation is not kept: each insert carries the generation read
 //! before the catalog was asked, and a stale generation is dropped.
+//!
+//! What is kept is the session's whole [`Identity`] (the login with its name mapping, built
+//! once), shared: a hit costs a reference count, not a copy of the login and two maps.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use octodb_catalog::{Login, TenantStatus};
+use octodb_catalog::TenantStatus;
+
+use crate::session::Identity;
 
 /// Most logins kept; past it the cache starts over (a churn of distinct users then costs what
 /// it cost without the cache).
@@ -30,7 +35,7 @@ const MAX_ENTRIES: usize = 10_000;
 struct State {
     /// Bumped by every invalidation.
     generation: u64,
-    by_user: HashMap<String, Login>,
+    by_user: HashMap<String, Arc<Identity>>,
 }
 
 /// Confirmed logins by user name, valid until the catalog version moves.
@@ -53,13 +58,14 @@ impl LoginCache {
     }
 
     /// The login last confirmed for `user`, if the catalog has not changed since.
-    pub fn get(&self, user: &str) -> Option<Login> {
+    pub fn get(&self, user: &str) -> Option<Arc<Identity>> {
         self.lock().by_user.get(user).cloned()
     }
 
     /// Keeps `login`, read from the catalog when the cache was at `generation`, unless the
     /// catalog moved since (or the tenant is not ready: such logins always go to the catalog).
-    pub fn insert(&self, generation: u64, login: &Login) {
+    pub fn insert(&self, generation: u64, id: &Arc<Identity>) {
+        let login = &id.login;
         if login.tenant_status != TenantStatus::Ready {
             return;
         }
@@ -70,7 +76,7 @@ impl LoginCache {
         if state.by_user.len() >= MAX_ENTRIES && !state.by_user.contains_key(&login.username) {
             state.by_user.clear();
         }
-        state.by_user.insert(login.username.clone(), login.clone());
+        state.by_user.insert(login.username.clone(), id.clone());
     }
 
     /// Drops `user`'s login (its answer did not match: the catalog decides again).
@@ -90,9 +96,10 @@ impl LoginCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use octodb_catalog::Login;
 
-    fn login(user: &str, status: TenantStatus) -> Login {
-        Login {
+    fn login(user: &str, status: TenantStatus) -> Arc<Identity> {
+        Arc::new(Identity::new(Login {
             tenant_id: 1,
             tenant_name: "t".into(),
             tenant_status: status,
@@ -104,7 +111,7 @@ mod tests {
             backend_port: 0,
             backend_user: String::new(),
             backend_password: String::new(),
-        }
+        }))
     }
 
     #[test]
@@ -113,7 +120,10 @@ mod tests {
         let g = cache.generation();
         cache.insert(g, &login("a", TenantStatus::Ready));
         cache.insert(g, &login("s", TenantStatus::Suspended));
-        assert_eq!(cache.get("a").map(|l| l.username), Some("a".to_string()));
+        assert_eq!(
+            cache.get("a").map(|id| id.login.username.clone()),
+            Some("a".to_string())
+        );
         assert!(
             cache.get("s").is_none(),
             "a tenant that is not ready is kept"

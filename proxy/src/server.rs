@@ -1,6 +1,7 @@
 //! The proxy server: `run(listener, config, shutdown)` accepts clients until shutdown, then
 //! drains sessions for a grace period and closes the backend pools.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -156,10 +157,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
             _ = shutdown.cancelled() => break,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
-                tracker.spawn(handle_client(stream, shared, shutdown));
+                // Boxed: the task then holds a pointer, not the whole session state machine,
+                // which tokio would otherwise copy as the task is created and finished.
+                tracker.spawn(Box::pin(handle_client(stream, peer, shared, shutdown)));
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");
@@ -259,13 +262,15 @@ fn start_audit_writer(
     ))
 }
 
-async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// One client connection, from accept to close. `peer` is the address `accept` returned (no
+/// `getpeername` per connection); the span formats it only when it is enabled.
+async fn handle_client(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let ip = stream.peer_addr().ok().map(|a| a.ip());
     let id = shared.next_connection_id();
     let span = info_span!(
         "session",
@@ -276,8 +281,10 @@ async fn handle_client(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
     );
     async move {
         metrics::connection_opened();
-        let (r, w) = stream.into_split();
-        let result = crate::session::serve(r, w, shared, id, ip, shutdown).await;
+        // Borrowed halves: closing the socket when the session ends sends the FIN, without
+        // the extra shutdown(2) that owned halves make on drop.
+        let (r, w) = stream.split();
+        let result = crate::session::serve(r, w, shared, id, Some(peer.ip()), shutdown).await;
         metrics::connection_closed();
         if let Err(e) = result {
             info!(kind = e.kind(), error = %e, "session ended with an error");

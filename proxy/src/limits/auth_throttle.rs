@@ -106,6 +106,10 @@ impl AuthThrottle {
         peer: Option<IpAddr>,
         now: Instant,
     ) -> Option<(Duration, Option<u64>)> {
+        if self.entries.is_empty() {
+            // Nothing failed lately (the usual case): no keys to build.
+            return None;
+        }
         let found: Vec<&Failures> = self
             .keys(user, peer)
             .iter()
@@ -168,6 +172,9 @@ impl AuthThrottle {
     /// A successful login forgets the (user, address) failures; the address and user counts
     /// stay, or one valid account would let its holder guess others' passwords for free.
     pub(crate) fn succeeded(&mut self, user: &str, peer: Option<IpAddr>) {
+        if self.entries.is_empty() {
+            return;
+        }
         if let Some(ip) = peer.map(address_key) {
             self.entries.remove(&Key::UserAddress(user_key(user), ip));
         }

@@ -2,6 +2,8 @@
 //! response, switch it to mysql_native_password if it chose another method, and check the
 //! answer against the verifier the catalog stores (never a password).
 
+use std::sync::Arc;
+
 use mysql_async::consts::CapabilityFlags;
 use mysql_common::collations::{Collation, CollationId};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,7 +19,7 @@ use crate::server::Shared;
 
 /// An authenticated client.
 pub struct Hello {
-    pub id: Identity,
+    pub id: Arc<Identity>,
     pub scramble: [u8; 20],
     pub capabilities: CapabilityFlags,
     pub collation: u16,
@@ -112,11 +114,11 @@ async fn authenticate(
     peer: Option<std::net::IpAddr>,
     scramble: &[u8; 20],
     response: &[u8],
-) -> Result<Identity, SessionError> {
+) -> Result<Arc<Identity>, SessionError> {
     let logins = &shared.followers.logins;
-    if let Some(login) = logins.get(user) {
-        if octodb_catalog::verify_native_password(scramble, response, &login.verifier) {
-            return Ok(Identity::new(login));
+    if let Some(id) = logins.get(user) {
+        if octodb_catalog::verify_native_password(scramble, response, &id.login.verifier) {
+            return Ok(id);
         }
         logins.forget(user);
     }
@@ -157,8 +159,9 @@ async fn authenticate(
             ),
         )));
     }
-    logins.insert(generation, &login);
-    Ok(Identity::new(login))
+    let id = Arc::new(Identity::new(login));
+    logins.insert(generation, &id);
+    Ok(id)
 }
 
 /// [`authenticate`] under the failed-login limits (`crate::limits`): while `user` or `peer`
@@ -170,7 +173,7 @@ async fn gated_authenticate(
     peer: Option<std::net::IpAddr>,
     scramble: &[u8; 20],
     response: &[u8],
-) -> Result<Identity, SessionError> {
+) -> Result<Arc<Identity>, SessionError> {
     if let Err((ce, tenant)) = shared.limits.check_login(user, peer) {
         failed_login(shared, tenant, user, ce.code, "throttled");
         return Err(SessionError::Refused(ce));

@@ -75,7 +75,7 @@ where
             mapping_version = id.mapping.version,
             "name mapping reloaded"
         );
-        self.id = id;
+        self.id = std::sync::Arc::new(id);
         None
     }
 }

@@ -86,7 +86,8 @@ pub struct Session<R, W> {
     scramble: [u8; 20],
     client_caps: CapabilityFlags,
     collation: u16,
-    id: Identity,
+    /// Shared with the login cache (`crate::logins`); replaced whole, never changed in place.
+    id: Arc<Identity>,
     /// Catalog changes for the session's tenant.
     follow: Subscription,
     current_db: Option<String>,

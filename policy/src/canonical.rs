@@ -55,6 +55,18 @@ pub(crate) fn tokenize_lexed(sql: &str) -> Option<(Vec<TokenWithSpan>, Vec<Lex<'
 /// A lexeme and the text it spans.
 pub(crate) type Lex<'a> = (Lexeme, &'a str);
 
+/// The lexemes of `sql` other than whitespace, or `None` outside the subset.
+pub(crate) fn significant_lexemes(sql: &str) -> Option<Vec<Lex<'_>>> {
+    let mut lexer = Lexer::new(sql);
+    let mut out = Vec::with_capacity(sql.len() / 4 + 4);
+    while let Some(lex) = lexer.next_lexeme()? {
+        if !lex.0.is_whitespace() {
+            out.push(lex);
+        }
+    }
+    Some(out)
+}
+
 /// Whether sqlparser's tokenizer reads `sql` as `tokens` (spans aside).
 fn agrees_with_sqlparser(sql: &str, tokens: &[TokenWithSpan]) -> bool {
     Tokenizer::new(&MySqlDialect {}, sql)
@@ -151,7 +163,7 @@ impl Lexeme {
 }
 
 /// sqlparser's token for a lexeme and the text it spans.
-fn token(lexeme: Lexeme, text: &str) -> Token {
+pub(crate) fn token(lexeme: Lexeme, text: &str) -> Token {
     match lexeme {
         Lexeme::Space => Token::Whitespace(Whitespace::Space),
         Lexeme::Tab => Token::Whitespace(Whitespace::Tab),

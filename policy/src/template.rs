@@ -31,6 +31,7 @@ use std::ops::Range;
 
 use sqlparser::tokenizer::{Location, Token, Word};
 
+use crate::canonical::{self, Lex, Lexeme, Punct};
 use crate::StatementKind;
 use crate::{check, depth, lexical, parse, render, Decision, Forward, SessionContext};
 
@@ -139,6 +140,68 @@ pub fn shape(sql: &str) -> Option<Shape> {
     }
     // The front checks `check` starts with, in the same order, on the same functions.
     let comments = lexical::check_raw(sql).ok()?;
+    if let Some(lexemes) = canonical::significant_lexemes(sql) {
+        if lexemes.len() <= depth::MAX_DEPTH {
+            let fast = shape_of_lexemes(&lexemes);
+            debug_assert_eq!(
+                fast.as_ref().map(|s| (&s.key, &s.literals)),
+                shape_of_tokens(sql, comments)
+                    .as_ref()
+                    .map(|s| (&s.key, &s.literals)),
+                "the two ways to a shape disagree on {sql:?}"
+            );
+            return fast;
+        }
+    }
+    shape_of_tokens(sql, comments)
+}
+
+/// [`shape`] from the fast tokenizer's lexemes (`sig`, at most [`depth::MAX_DEPTH`] of them,
+/// so the depth estimate has nothing to say): the same key and literals, without building
+/// sqlparser's tokens. Holding no comment, such text passes `check_tokens` as it is.
+fn shape_of_lexemes(sig: &[Lex<'_>]) -> Option<Shape> {
+    let mut sig = sig;
+    while let [rest @ .., (Lexeme::Punct(Punct::SemiColon), _)] = sig {
+        sig = rest;
+    }
+    if sig.is_empty() {
+        return None;
+    }
+    let mut key = String::with_capacity(sig.len() * 8 + 16);
+    let mut literals = Vec::new();
+    let mut prev_introducer = false;
+    for &(lexeme, text) in sig {
+        let literal = match lexeme {
+            _ if prev_introducer => None,
+            Lexeme::Number => Some(Literal::Number(text.to_owned())),
+            Lexeme::SingleQuoted => Some(Literal::Str(canonical::unquoted(text).collect())),
+            _ => None,
+        };
+        if let Some(literal) = literal {
+            key.push(match literal {
+                Literal::Number(_) => '#',
+                Literal::Str(_) => '$',
+            });
+            literals.push(literal);
+        } else {
+            match lexeme {
+                // A second statement (`check_single`).
+                Lexeme::Punct(Punct::SemiColon) => return None,
+                Lexeme::Word => push_word(&mut key, None, text),
+                _ => encode(&canonical::token(lexeme, text), &mut key)?,
+            }
+        }
+        key.push('\0');
+        prev_introducer = lexeme == Lexeme::Word && text.starts_with('_');
+    }
+    if literals.is_empty() {
+        return None;
+    }
+    Some(Shape { key, literals })
+}
+
+/// [`shape`] from sqlparser's tokens.
+fn shape_of_tokens(sql: &str, comments: bool) -> Option<Shape> {
     let tokens = parse::tokenize_unlocated(sql).ok()?;
     lexical::check_tokens(sql, &tokens, comments).ok()?;
     let mut sig = parse::significant(&tokens);
@@ -181,13 +244,7 @@ fn encode(token: &Token, key: &mut String) -> Option<()> {
             if value.starts_with('@') {
                 return None;
             }
-            // Length-prefixed: any value, any character. Written by hand: this runs for
-            // every word of every statement that misses the exact cache.
-            key.push('w');
-            key.push(quote_style.unwrap_or('-'));
-            push_decimal(key, value.len());
-            key.push(':');
-            key.push_str(value);
+            push_word(key, *quote_style, value);
             return Some(());
         }
         Token::Comma => ",",
@@ -211,6 +268,16 @@ fn encode(token: &Token, key: &mut String) -> Option<()> {
     };
     key.push_str(fixed);
     Some(())
+}
+
+/// Appends a word, length-prefixed: any value, any character. Written by hand: this runs for
+/// every word of every statement that misses the exact cache.
+fn push_word(key: &mut String, quote_style: Option<char>, value: &str) {
+    key.push('w');
+    key.push(quote_style.unwrap_or('-'));
+    push_decimal(key, value.len());
+    key.push(':');
+    key.push_str(value);
 }
 
 /// Appends `n` in decimal.
@@ -466,6 +533,30 @@ mod tests {
                 );
             }
         });
+    }
+
+    /// Shapes taken from the fast tokenizer's lexemes equal those taken from sqlparser's
+    /// tokens (`shape` asserts it in debug builds), across what changes a key: introducers,
+    /// variables, quoted names, operators written by their Debug form, `;` anywhere.
+    #[test]
+    fn both_ways_to_a_shape_agree() {
+        for sql in [
+            "SELECT c FROM sbtest1 WHERE id=5012",
+            "select `a``b`, x FROM t WHERE y = 'it''s' AND z <> \"q\" AND w = 'a\\%'",
+            "SELECT _utf8mb4'x', _latin1 5, 'y' FROM t",
+            "SELECT @x, 1",
+            "SELECT 1 / 2 % 3, 4 - 5 FROM t WHERE a >= 6 AND b != 7;;",
+            "SELECT 1; SELECT 2",
+            "; SELECT 1",
+            ";",
+            "SELECT ?, 1",
+            "UPDATE t SET a = a + 1, b = 'x' WHERE id IN (1, 2, 3)",
+        ] {
+            let _ = shape(sql);
+        }
+        assert!(shape("SELECT c FROM sbtest1 WHERE id=5012").is_some());
+        assert!(shape("SELECT 1; SELECT 2").is_none());
+        assert!(shape("; SELECT 1").is_none());
     }
 
     #[test]

@@ -30,20 +30,8 @@
 //! In debug builds (tests, the corpus, fuzzing) every "shown" is checked against the full
 //! re-parse as well ([`crate::render`]).
 
-use crate::canonical::{unquoted, Lex, Lexeme, Lexer, Punct};
+use crate::canonical::{significant_lexemes as significant, unquoted, Lex, Lexeme, Punct};
 use crate::Mapping;
-
-/// The lexemes of `sql` other than whitespace, or `None` outside the subset.
-fn significant(sql: &str) -> Option<Vec<Lex<'_>>> {
-    let mut lexer = Lexer::new(sql);
-    let mut out = Vec::with_capacity(sql.len() / 4 + 4);
-    while let Some(lex) = lexer.next_lexeme()? {
-        if !lex.0.is_whitespace() {
-            out.push(lex);
-        }
-    }
-    Some(out)
-}
 
 /// Whether `rendered` is the tenant's text, whose significant lexemes are `ours`, with only
 /// the differences listed in the module's documentation.

@@ -139,6 +139,9 @@ pub(crate) fn render_with(
     escape_more: impl FnOnce(&mut Statement),
     original: Option<(&[Lex<'_>], &Mapping)>,
 ) -> Result<String, Refusal> {
+    // The tree printed as it is: the fast path's text, and the escaping path's too when no
+    // string needs escaping (printed once either way).
+    let mut plain = None;
     if let (Some((ours, mapping)), false) = (original, more) {
         let sql = display(approved)?;
         // Lexing in the fast tokenizer's subset, the text holds no comment, and its strings
@@ -152,6 +155,7 @@ pub(crate) fn render_with(
             );
             return Ok(sql);
         }
+        plain = Some(sql);
     }
     let sql = if more || Visit::visit(approved, &mut NeedsEscaper).is_break() {
         let mut out = approved.clone();
@@ -159,7 +163,10 @@ pub(crate) fn render_with(
         escape_more(&mut out);
         display(&out)?
     } else {
-        display(approved)?
+        match plain {
+            Some(sql) => sql,
+            None => display(approved)?,
+        }
     };
     lexical::check_rendered(&sql)?;
     match parse::reparse(&sql).as_deref() {

@@ -71,8 +71,8 @@ pub struct ShapeCounts {
 /// Decisions shared by all sessions of a proxy, bounded by total statement size.
 #[derive(Clone)]
 pub struct DecisionCache {
-    inner: Cache<Key, Outcome>,
-    shapes: Cache<ShapeKey, ShapeEntry>,
+    inner: Cache<Key, Outcome, ahash::RandomState>,
+    shapes: Cache<ShapeKey, ShapeEntry, ahash::RandomState>,
     counts: Arc<ShapeCounts>,
 }
 
@@ -86,7 +86,7 @@ impl DecisionCache {
         let inner = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Key, _v: &Outcome| u32::try_from(k.sql.len() + 128).unwrap_or(u32::MAX))
-            .build();
+            .build_with_hasher(ahash::RandomState::new());
         let shapes = Cache::builder()
             .max_capacity(max_bytes / 4)
             .weigher(|k: &ShapeKey, v: &ShapeEntry| {
@@ -96,7 +96,7 @@ impl DecisionCache {
                 };
                 u32::try_from(k.shape.len() + template + 128).unwrap_or(u32::MAX)
             })
-            .build();
+            .build_with_hasher(ahash::RandomState::new());
         DecisionCache {
             inner,
             shapes,

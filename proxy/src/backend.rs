@@ -254,7 +254,10 @@ impl TenantPool {
         let permit = match permit {
             Ok(p) => p,
             Err(()) => {
-                crate::metrics::backend_checkout("timeout", started.elapsed());
+                crate::metrics::backend_checkout(
+                    crate::metrics::CHECKOUT_TIMEOUT,
+                    started.elapsed(),
+                );
                 return Err(CheckoutError::Timeout {
                     max: lock(&self.size).max,
                     waited: wait,
@@ -262,7 +265,7 @@ impl TenantPool {
             }
         };
         if let Some(idle) = self.take_idle(found_rows) {
-            crate::metrics::backend_checkout("idle", started.elapsed());
+            crate::metrics::backend_checkout(crate::metrics::CHECKOUT_IDLE, started.elapsed());
             crate::metrics::backend_active(1.0);
             return Ok(Lease {
                 conn: Some(idle.conn),
@@ -276,9 +279,9 @@ impl TenantPool {
             });
         }
         let conn = Conn::new(self.opts(found_rows)).await.inspect_err(|_| {
-            crate::metrics::backend_checkout("error", started.elapsed());
+            crate::metrics::backend_checkout(crate::metrics::CHECKOUT_ERROR, started.elapsed());
         })?;
-        crate::metrics::backend_checkout("new", started.elapsed());
+        crate::metrics::backend_checkout(crate::metrics::CHECKOUT_NEW, started.elapsed());
         crate::metrics::backend_active(1.0);
         Ok(Lease {
             conn: Some(conn),

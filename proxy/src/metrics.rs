@@ -3,6 +3,13 @@
 //! Tenants appear only as the `tenant` label of the statement metrics, and only as configured
 //! (`[metrics] tenant_labels`: none, the K busiest tenants plus `other`, or all; see
 //! `crate::tenant_labels`).
+//!
+//! The metrics recorded on every statement keep their handles: registered once, at first use,
+//! with the recorder installed then, instead of building the key and looking it up in the
+//! registry each time. The proxy installs its recorder before it serves anyone (`main`, and a
+//! test that scrapes metrics does the same).
+
+use std::sync::OnceLock;
 
 use octodb_policy::StatementKind;
 
@@ -214,26 +221,97 @@ pub fn error_outcome(code: u16) -> &'static str {
     }
 }
 
-/// One statement that ran (or was refused by a limit or failed before running).
-pub fn statement_done(
-    kind: &'static str,
-    outcome: &'static str,
-    tenant: Option<metrics::SharedString>,
-    elapsed: std::time::Duration,
-) {
-    match tenant {
-        Some(t) => {
-            metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome, "tenant" => t.clone())
-                .increment(1);
-            metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome, "tenant" => t)
-                .record(elapsed.as_secs_f64());
+/// One statement that ran (or was refused by a limit or failed before running), without a
+/// tenant label. With one, the session keeps the handles ([`StatementHandles`]).
+pub fn statement_done(kind: &'static str, outcome: &'static str, elapsed: std::time::Duration) {
+    match (kind_index(kind), outcome_index(outcome)) {
+        (Some(k), Some(o)) => {
+            static CELLS: [[OnceLock<StatementHandles>; OUTCOMES.len()]; KINDS.len()] =
+                [const { [const { OnceLock::new() }; OUTCOMES.len()] }; KINDS.len()];
+            CELLS[k][o]
+                .get_or_init(|| StatementHandles::register(kind, outcome, None))
+                .record(elapsed);
         }
-        None => {
-            metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
-            metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome)
-                .record(elapsed.as_secs_f64());
+        _ => StatementHandles::register(kind, outcome, None).record(elapsed),
+    }
+}
+
+/// The two series a statement of one kind, outcome and tenant label adds to.
+#[derive(Clone)]
+pub struct StatementHandles {
+    pub kind: &'static str,
+    pub outcome: &'static str,
+    pub tenant: Option<metrics::SharedString>,
+    count: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl std::fmt::Debug for StatementHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatementHandles")
+            .field("kind", &self.kind)
+            .field("outcome", &self.outcome)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatementHandles {
+    pub fn register(
+        kind: &'static str,
+        outcome: &'static str,
+        tenant: Option<metrics::SharedString>,
+    ) -> Self {
+        let (count, seconds) = match &tenant {
+            Some(t) => (
+                metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome, "tenant" => t.clone()),
+                metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome, "tenant" => t.clone()),
+            ),
+            None => (
+                metrics::counter!(STATEMENTS_TOTAL, "kind" => kind, "outcome" => outcome),
+                metrics::histogram!(STATEMENT_SECONDS, "kind" => kind, "outcome" => outcome),
+            ),
+        };
+        StatementHandles {
+            kind,
+            outcome,
+            tenant,
+            count,
+            seconds,
         }
     }
+
+    /// Whether these are the series of `kind`, `outcome` and `tenant`.
+    pub fn is_for(&self, kind: &str, outcome: &str, tenant: &metrics::SharedString) -> bool {
+        self.kind == kind
+            && self.outcome == outcome
+            && self.tenant.as_deref() == Some(tenant.as_ref())
+    }
+
+    pub fn record(&self, elapsed: std::time::Duration) {
+        self.count.increment(1);
+        self.seconds.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Statement kinds and outcomes of the statement series, for the handle tables.
+const KINDS: [&str; 7] = [
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "transaction",
+    "set",
+    "other",
+];
+const OUTCOMES: [&str; 4] = [OUTCOME_OK, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_LIMITED];
+
+fn kind_index(kind: &str) -> Option<usize> {
+    KINDS.iter().position(|k| *k == kind)
+}
+
+fn outcome_index(outcome: &str) -> Option<usize> {
+    OUTCOMES.iter().position(|o| *o == outcome)
 }
 
 /// One statement refused by the policy (counted, not timed).
@@ -259,12 +337,16 @@ pub fn refusal_for(code: u16, reason: &'static str) {
 
 /// A backend connection lent (`+1`) or given back or closed (`-1`).
 pub fn backend_active(delta: f64) {
-    metrics::gauge!(BACKEND_CONNECTIONS, "state" => "active").increment(delta);
+    static CELL: OnceLock<metrics::Gauge> = OnceLock::new();
+    CELL.get_or_init(|| metrics::gauge!(BACKEND_CONNECTIONS, "state" => "active"))
+        .increment(delta);
 }
 
 /// Backend connections put in (`+n`) or taken out of (`-n`) an idle list.
 pub fn backend_idle(delta: f64) {
-    metrics::gauge!(BACKEND_CONNECTIONS, "state" => "idle").increment(delta);
+    static CELL: OnceLock<metrics::Gauge> = OnceLock::new();
+    CELL.get_or_init(|| metrics::gauge!(BACKEND_CONNECTIONS, "state" => "idle"))
+        .increment(delta);
 }
 
 pub fn digest_overflow() {
@@ -297,23 +379,43 @@ pub fn auth_failure(reason: &'static str) {
 
 pub fn command(cmd: u8) {
     use crate::protocol::command::*;
-    let name = match cmd {
-        QUIT => "quit",
-        INIT_DB => "init_db",
-        QUERY => "query",
-        FIELD_LIST => "field_list",
-        PING => "ping",
-        CHANGE_USER => "change_user",
-        STMT_PREPARE => "stmt_prepare",
-        STMT_EXECUTE => "stmt_execute",
-        STMT_SEND_LONG_DATA => "stmt_send_long_data",
-        STMT_CLOSE => "stmt_close",
-        STMT_RESET => "stmt_reset",
-        SET_OPTION => "set_option",
-        RESET_CONNECTION => "reset_connection",
-        _ => "unknown",
+    const NAMES: [&str; 14] = [
+        "quit",
+        "init_db",
+        "query",
+        "field_list",
+        "ping",
+        "change_user",
+        "stmt_prepare",
+        "stmt_execute",
+        "stmt_send_long_data",
+        "stmt_close",
+        "stmt_reset",
+        "set_option",
+        "reset_connection",
+        "unknown",
+    ];
+    static CELLS: [OnceLock<metrics::Counter>; NAMES.len()] =
+        [const { OnceLock::new() }; NAMES.len()];
+    let at = match cmd {
+        QUIT => 0,
+        INIT_DB => 1,
+        QUERY => 2,
+        FIELD_LIST => 3,
+        PING => 4,
+        CHANGE_USER => 5,
+        STMT_PREPARE => 6,
+        STMT_EXECUTE => 7,
+        STMT_SEND_LONG_DATA => 8,
+        STMT_CLOSE => 9,
+        STMT_RESET => 10,
+        SET_OPTION => 11,
+        RESET_CONNECTION => 12,
+        _ => 13,
     };
-    metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
+    CELLS[at]
+        .get_or_init(|| metrics::counter!(COMMANDS_TOTAL, "command" => NAMES[at]))
+        .increment(1);
 }
 
 /// A refusal outside the policy, its `reason` read from the code: 1040 `client_connections`,
@@ -348,13 +450,37 @@ pub fn pinned_sessions(reason: &'static str, n: i64) {
     metrics::gauge!(PINNED_SESSIONS, "reason" => reason).set(n as f64);
 }
 
+/// `outcome` label values of [`BACKEND_CHECKOUTS_TOTAL`].
+pub const CHECKOUT_IDLE: &str = "idle";
+pub const CHECKOUT_NEW: &str = "new";
+pub const CHECKOUT_TIMEOUT: &str = "timeout";
+pub const CHECKOUT_ERROR: &str = "error";
+
 pub fn backend_checkout(outcome: &'static str, waited: std::time::Duration) {
-    metrics::counter!(BACKEND_CHECKOUTS_TOTAL, "outcome" => outcome).increment(1);
-    metrics::histogram!(BACKEND_CHECKOUT_SECONDS).record(waited.as_secs_f64());
+    const OUTCOMES: [&str; 4] = [
+        CHECKOUT_IDLE,
+        CHECKOUT_NEW,
+        CHECKOUT_TIMEOUT,
+        CHECKOUT_ERROR,
+    ];
+    static CELLS: [OnceLock<metrics::Counter>; OUTCOMES.len()] =
+        [const { OnceLock::new() }; OUTCOMES.len()];
+    static SECONDS: OnceLock<metrics::Histogram> = OnceLock::new();
+    match OUTCOMES.iter().position(|o| *o == outcome) {
+        Some(at) => CELLS[at]
+            .get_or_init(|| metrics::counter!(BACKEND_CHECKOUTS_TOTAL, "outcome" => outcome))
+            .increment(1),
+        None => metrics::counter!(BACKEND_CHECKOUTS_TOTAL, "outcome" => outcome).increment(1),
+    }
+    SECONDS
+        .get_or_init(|| metrics::histogram!(BACKEND_CHECKOUT_SECONDS))
+        .record(waited.as_secs_f64());
 }
 
 pub fn state_replays(n: usize) {
-    metrics::counter!(STATE_REPLAYS_TOTAL).increment(n as u64);
+    static CELL: OnceLock<metrics::Counter> = OnceLock::new();
+    CELL.get_or_init(|| metrics::counter!(STATE_REPLAYS_TOTAL))
+        .increment(n as u64);
 }
 
 pub fn catalog_notice() {
@@ -426,5 +552,13 @@ pub const SHAPE_MISS: &str = "miss";
 pub const SHAPE_MISMATCH: &str = "mismatch";
 
 pub fn shape_cache(outcome: &'static str) {
-    metrics::counter!(SHAPE_CACHE_STATEMENTS_TOTAL, "outcome" => outcome).increment(1);
+    const OUTCOMES: [&str; 3] = [SHAPE_HIT, SHAPE_MISS, SHAPE_MISMATCH];
+    static CELLS: [OnceLock<metrics::Counter>; OUTCOMES.len()] =
+        [const { OnceLock::new() }; OUTCOMES.len()];
+    match OUTCOMES.iter().position(|o| *o == outcome) {
+        Some(at) => CELLS[at]
+            .get_or_init(|| metrics::counter!(SHAPE_CACHE_STATEMENTS_TOTAL, "outcome" => outcome))
+            .increment(1),
+        None => metrics::counter!(SHAPE_CACHE_STATEMENTS_TOTAL, "outcome" => outcome).increment(1),
+    }
 }

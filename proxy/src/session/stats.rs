@@ -25,6 +25,9 @@ pub(super) struct StatementClock {
     /// `None` when tenant labels are off.
     slot: Option<Arc<TenantSlot>>,
     open: Option<Open>,
+    /// The series the session's last statement went to (with tenant labels on): the next one
+    /// usually goes to the same.
+    last: Option<metrics::StatementHandles>,
 }
 
 #[derive(Debug)]
@@ -36,7 +39,11 @@ struct Open {
 
 impl StatementClock {
     pub(super) fn new(slot: Option<Arc<TenantSlot>>) -> Self {
-        StatementClock { slot, open: None }
+        StatementClock {
+            slot,
+            open: None,
+            last: None,
+        }
     }
 
     fn tenant(&self) -> Option<SharedString> {
@@ -64,7 +71,17 @@ where
             return;
         };
         let elapsed = open.started.elapsed();
-        metrics::statement_done(open.kind, outcome, self.clock.tenant(), elapsed);
+        match self.clock.tenant() {
+            None => metrics::statement_done(open.kind, outcome, elapsed),
+            Some(tenant) => {
+                let last = match self.clock.last.take() {
+                    Some(h) if h.is_for(open.kind, outcome, &tenant) => h,
+                    _ => metrics::StatementHandles::register(open.kind, outcome, Some(tenant)),
+                };
+                last.record(elapsed);
+                self.clock.last = Some(last);
+            }
+        }
         // With digests off nothing drains the map: nothing goes in.
         if self.shared.config.digest_flush_secs > 0 {
             self.shared.digests.record(

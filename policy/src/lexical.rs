@@ -42,6 +42,19 @@ enum State {
     BlockComment,
 }
 
+/// Bytes that neither open nor end anything outside quotes: everything but quotes, NUL and the
+/// first bytes of comment openers (`#`, `-`, `/`).
+const INERT: [bool; 256] = {
+    let mut t = [true; 256];
+    let special = [b'\'', b'"', b'`', 0, b'#', b'-', b'/'];
+    let mut k = 0;
+    while k < special.len() {
+        t[special[k] as usize] = false;
+        k += 1;
+    }
+    t
+};
+
 /// Classifies the comment opened by the `/*` just before `rest`.
 fn comment_opener(rest: &[u8]) -> Finding {
     match rest {
@@ -60,7 +73,21 @@ fn scan(sql: &str, mut found: impl FnMut(Finding) -> Result<(), Refusal>) -> Res
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
+        // Runs of bytes that change nothing are skipped in a tight loop.
+        match state {
+            State::Normal => {
+                while b.get(i).is_some_and(|c| INERT[usize::from(*c)]) {
+                    i += 1;
+                }
+            }
+            State::Quoted(q) => {
+                while b.get(i).is_some_and(|c| *c != q && *c != b'\\') {
+                    i += 1;
+                }
+            }
+            State::LineComment | State::BlockComment => {}
+        }
+        let Some(&c) = b.get(i) else { break };
         let opens_block = c == b'/' && b.get(i + 1) == Some(&b'*');
         match state {
             State::Normal => match c {

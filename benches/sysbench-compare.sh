@@ -136,7 +136,8 @@ if [ "$octodb" = 1 ]; then
   fi
   # The harness adds the spawned target with its bench user (bench:bench) and database sbtest,
   # which is exactly the tenant's proxy user and logical database.
-  spawn=(--spawn "octodb=$port=$proxy --listen 127.0.0.1:{port}")
+  # Everything on, as in production: the Prometheus endpoint too (one port above the proxy's).
+  spawn=(--spawn "octodb=$port=env OCTODB_METRICS_LISTEN=127.0.0.1:$((port + 1)) $proxy --listen 127.0.0.1:{port}")
 fi
 
 # The harness prepares `sbtest` (and user bench:bench) itself for direct and haproxy; the backend

@@ -13,6 +13,7 @@
 //! it did (user variables, an open transaction: see [`pins`]), and closed when broken.
 
 pub mod pins;
+pub mod raw;
 pub mod state;
 
 use std::collections::HashMap;

@@ -41,7 +41,8 @@ need=$((clients * 2 + 1000))
 export OCTODB_CATALOG__URL="mysql://$buser${bpass:+:$bpass}@$host:$bport/$catalog_db"
 export OCTODB_CATALOG__KEY_FILE="$state/catalog.key"
 export RUST_LOG=${RUST_LOG:-warn}
-OCTODB_LIMITS__MAX_BACKEND_CONNECTIONS="$backend_max" \
+# Everything on, the Prometheus endpoint included (one port above the proxy's).
+OCTODB_LIMITS__MAX_BACKEND_CONNECTIONS="$backend_max" OCTODB_METRICS_LISTEN="127.0.0.1:$((port + 1))" \
   "$root/target/release/octodb-proxy" --listen "127.0.0.1:$port" >/tmp/many-clients-proxy.log 2>&1 &
 proxy=$!
 trap 'kill $proxy 2>/dev/null || true; kill $sampler 2>/dev/null || true' EXIT

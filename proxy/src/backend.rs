@@ -20,12 +20,49 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mysql_async::{Conn, Opts, OptsBuilder};
 use octodb_catalog::Login;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use pins::{PinCounts, PinReason, Pins};
 pub use state::ConnState;
+
+use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
+
+/// Longest a new backend connection may take to connect and log in.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pooled backend connection and the statements prepared on it.
+pub struct BackendConn {
+    pub raw: RawConn,
+    stmts: StmtCache,
+}
+
+impl BackendConn {
+    /// The statement prepared for `sql` on this connection, prepared now if it is not yet
+    /// (closing the least recently used one when the cache is full).
+    pub async fn prepared(&mut self, sql: &str) -> Result<&Prepared, BackendError> {
+        if self.stmts.get(sql).is_none() {
+            let stmt = self.raw.prepare(sql).await?;
+            if let Some(evicted) = self.stmts.insert(sql.to_owned(), stmt) {
+                self.raw.close_statement(evicted).await?;
+            }
+        }
+        self.stmts
+            .get(sql)
+            .ok_or_else(|| BackendError::Protocol("a prepared statement went missing".into()))
+    }
+
+    /// COM_RESET_CONNECTION: the server drops every prepared statement, and so does the cache.
+    pub async fn reset(&mut self) -> Result<(), BackendError> {
+        self.stmts.clear();
+        self.raw.reset().await
+    }
+
+    /// Whether it can go back to a pool: not broken, no answer left unread.
+    fn reusable(&self) -> bool {
+        !self.raw.is_broken() && self.raw.phase() == Phase::Idle
+    }
+}
 
 /// How pools are sized and kept.
 #[derive(Debug, Clone)]
@@ -62,7 +99,7 @@ impl Creds {
 }
 
 struct Idle {
-    conn: Conn,
+    conn: BackendConn,
     state: ConnState,
     since: Instant,
 }
@@ -87,7 +124,7 @@ struct Size {
 
 /// All tenant pools of this proxy.
 pub struct Backends {
-    pools: Mutex<HashMap<u64, Arc<TenantPool>>>,
+    pools: Mutex<HashMap<u64, Arc<TenantPool>, ahash::RandomState>>,
     settings: PoolSettings,
     /// Pinned sessions by reason.
     pub pins: PinCounts,
@@ -99,7 +136,7 @@ pub enum CheckoutError {
     #[error("all {max} backend connections of the tenant stayed busy for {waited:?}")]
     Timeout { max: usize, waited: Duration },
     #[error(transparent)]
-    Mysql(#[from] mysql_async::Error),
+    Backend(#[from] BackendError),
 }
 
 impl CheckoutError {
@@ -107,7 +144,7 @@ impl CheckoutError {
     pub fn kind(&self) -> &'static str {
         match self {
             CheckoutError::Timeout { .. } => "timeout",
-            CheckoutError::Mysql(_) => "connect",
+            CheckoutError::Backend(_) => "connect",
         }
     }
 }
@@ -122,7 +159,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Backends {
     pub fn new(settings: PoolSettings) -> Arc<Self> {
         Arc::new(Backends {
-            pools: Mutex::new(HashMap::new()),
+            pools: Mutex::new(HashMap::default()),
             settings,
             pins: PinCounts::default(),
         })
@@ -184,27 +221,23 @@ impl Backends {
             let idle: Vec<Idle> = lock(&p.idle).iter_mut().flat_map(std::mem::take).collect();
             crate::metrics::backend_idle(-(idle.len() as f64));
             for i in idle {
-                let _ = i.conn.disconnect().await;
+                i.conn.raw.disconnect().await;
             }
         }
     }
 }
 
 impl TenantPool {
-    fn opts(&self, found_rows: bool) -> Opts {
-        let s = &self.settings;
-        Opts::from(
-            OptsBuilder::default()
-                .ip_or_hostname(self.creds.host.clone())
-                .tcp_port(self.creds.port)
-                .user(Some(self.creds.user.clone()))
-                .pass(Some(self.creds.password.clone()))
-                .db_name(None::<String>)
-                .prefer_socket(false)
-                .client_found_rows(found_rows)
-                .max_allowed_packet(Some(s.max_packet.max(1 << 20)))
-                .stmt_cache_size(s.stmt_cache),
-        )
+    fn opts(&self, found_rows: bool) -> ConnectOpts {
+        ConnectOpts {
+            host: self.creds.host.clone(),
+            port: self.creds.port,
+            user: self.creds.user.clone(),
+            password: self.creds.password.clone(),
+            found_rows,
+            max_packet: self.settings.max_packet.max(1 << 20),
+            connect_timeout: CONNECT_TIMEOUT,
+        }
     }
 
     /// Follows a new cap: more permits at once; fewer at once where they are free, the rest
@@ -279,9 +312,15 @@ impl TenantPool {
                 permit: Some(permit),
             });
         }
-        let conn = Conn::new(self.opts(found_rows)).await.inspect_err(|_| {
-            crate::metrics::backend_checkout(crate::metrics::CHECKOUT_ERROR, started.elapsed());
-        })?;
+        let raw = RawConn::connect(&self.opts(found_rows))
+            .await
+            .inspect_err(|_| {
+                crate::metrics::backend_checkout(crate::metrics::CHECKOUT_ERROR, started.elapsed());
+            })?;
+        let conn = BackendConn {
+            raw,
+            stmts: StmtCache::new(self.settings.stmt_cache),
+        };
         crate::metrics::backend_checkout(crate::metrics::CHECKOUT_NEW, started.elapsed());
         crate::metrics::backend_active(1.0);
         Ok(Lease {
@@ -307,7 +346,7 @@ impl TenantPool {
         taken
     }
 
-    fn give_back(&self, conn: Conn, state: ConnState, found_rows: bool) {
+    fn give_back(&self, conn: BackendConn, state: ConnState, found_rows: bool) {
         let mut idle = lock(&self.idle);
         // Taken under the lock, so the list stays in order of `since`.
         let now = Instant::now();
@@ -348,7 +387,7 @@ fn expire<T: Since>(list: &mut Vec<T>, ttl: Duration, now: Instant) {
 /// dirty (state that must not reach another session: call [`Lease::release`] to reset it
 /// first) or broken, in which case it is closed.
 pub struct Lease {
-    conn: Option<Conn>,
+    conn: Option<BackendConn>,
     /// The session state applied on the connection.
     pub state: ConnState,
     /// Came from the idle list (so it may have died while idle), rather than just opened.
@@ -363,11 +402,11 @@ pub struct Lease {
 
 impl Lease {
     /// The connection. `None` only after [`Lease::discard`].
-    pub fn conn(&mut self) -> Option<&mut Conn> {
+    pub fn conn(&mut self) -> Option<&mut BackendConn> {
         self.conn.as_mut()
     }
 
-    pub fn conn_ref(&self) -> Option<&Conn> {
+    pub fn conn_ref(&self) -> Option<&BackendConn> {
         self.conn.as_ref()
     }
 
@@ -390,14 +429,12 @@ impl Lease {
         }
         if let Some(mut conn) = self.conn.take() {
             match conn.reset().await {
-                Ok(true) => {
+                Ok(()) => {
                     self.dirty = false;
                     self.state = ConnState::default();
                     self.conn = Some(conn);
                 }
-                _ => {
-                    let _ = conn.disconnect().await;
-                }
+                Err(_) => conn.raw.disconnect().await,
             }
         }
     }
@@ -415,7 +452,7 @@ impl Drop for Lease {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.dirty || conn.is_disconnected() {
+        if self.dirty || !conn.reusable() {
             // Dropping a connection outside a pool closes it.
             drop(conn);
             return;

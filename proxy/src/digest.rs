@@ -90,7 +90,7 @@ impl Entry {
 }
 
 type Key = (u64, u64);
-type Shard = HashMap<Key, Entry>;
+type Shard = HashMap<Key, Entry, ahash::RandomState>;
 
 /// The proxy's digest statistics since the last flush.
 #[derive(Debug)]
@@ -125,7 +125,7 @@ fn timestamp(t: SystemTime) -> Option<UtcTimestamp> {
 impl DigestStats {
     pub fn new(bounds: DigestBounds) -> Self {
         DigestStats {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             bounds,
             total: AtomicUsize::new(0),
             per_tenant: Mutex::new(HashMap::new()),

@@ -55,7 +55,7 @@ pub enum SessionError {
     #[error("catalog unavailable: {0}")]
     Catalog(#[from] octodb_catalog::CatalogError),
     #[error("backend error: {0}")]
-    Backend(mysql_async::Error),
+    Backend(crate::backend::raw::BackendError),
     /// The connection phase ends with this error (unsafe charset, foreign database...).
     #[error("refused: {}", .0.message)]
     Refused(ClientError),

@@ -208,6 +208,11 @@ impl<'a> Cursor<'a> {
         self.buf.len()
     }
 
+    /// The next byte, not consumed.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.first().copied()
+    }
+
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use mysql_async::consts::CapabilityFlags;
-use mysql_async::prelude::Queryable;
 use octodb_policy::session_values;
 use octodb_policy::StatementKind;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,16 +12,14 @@ use tracing::info;
 
 use super::results::Done;
 use super::Session;
+use crate::backend::raw::BackendError;
 use crate::backend::{CheckoutError, Pins};
 use crate::error::{codes, ClientError};
 use crate::metrics;
 
 /// Whether a backend failure lost the connection (rather than failing the statement).
-pub fn connection_lost(e: &mysql_async::Error) -> bool {
-    !matches!(
-        e,
-        mysql_async::Error::Server(_) | mysql_async::Error::Driver(_)
-    )
+pub fn connection_lost(e: &BackendError) -> bool {
+    e.connection_lost()
 }
 
 fn checkout_error(e: &CheckoutError) -> ClientError {
@@ -35,7 +32,7 @@ fn checkout_error(e: &CheckoutError) -> ClientError {
                 waited.as_secs()
             ),
         ),
-        CheckoutError::Mysql(_) => ClientError::new(
+        CheckoutError::Backend(_) => ClientError::new(
             codes::ER_UNKNOWN,
             "HY000",
             "The tenant's backend is unavailable, try again later",
@@ -103,7 +100,7 @@ where
             return Err(Acquire::Fail(lost()));
         };
         for stmt in &plan {
-            if let Err(e) = conn.query_drop(stmt.as_str()).await {
+            if let Err(e) = conn.raw.query_drop(stmt.as_str()).await {
                 info!(error = %e, "replaying the session state failed");
                 let dead = connection_lost(&e);
                 lease.discard();
@@ -127,7 +124,7 @@ where
     /// Whether a failed statement may run again on another connection: the connection died
     /// while idle in the pool (first statement of this lease), and nothing of the session's
     /// lived on it.
-    pub(super) fn may_retry(&self, e: &mysql_async::Error) -> bool {
+    pub(super) fn may_retry(&self, e: &BackendError) -> bool {
         connection_lost(e)
             && self
                 .backend
@@ -201,18 +198,19 @@ where
     }
 
     /// Maps a backend failure to what the client is told, updating the session state.
-    pub(super) fn backend_failure(&mut self, e: mysql_async::Error) -> ClientError {
+    pub(super) fn backend_failure(&mut self, e: BackendError) -> ClientError {
         match e {
-            mysql_async::Error::Server(se) => {
-                self.tx = self.tx.after_error(se.code);
+            BackendError::Server {
+                code,
+                state,
+                message,
+            } => {
+                self.tx = self.tx.after_error(code);
                 ClientError::new(
-                    se.code,
-                    &se.state,
-                    super::results::logical_message(&se.message, &self.id.names),
+                    code,
+                    &state,
+                    super::results::logical_message(&message, &self.id.names),
                 )
-            }
-            mysql_async::Error::Driver(d) => {
-                ClientError::new(codes::ER_UNKNOWN, "HY000", d.to_string())
             }
             other => {
                 // The connection is gone, and with it any open transaction.

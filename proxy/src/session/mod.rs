@@ -54,7 +54,7 @@ impl Identity {
             version: login.mapping_version,
             ..Mapping::default()
         };
-        let mut names = NameMap::new();
+        let mut names = NameMap::default();
         for (logical, physical) in &login.databases {
             mapping
                 .databases

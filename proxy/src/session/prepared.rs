@@ -5,14 +5,15 @@
 //! transparently on another connection. Statement ids are the session's own: an id the
 //! session did not hand out is unknown, whatever another session uses.
 
-use mysql_async::prelude::Queryable;
-use mysql_async::Params;
+use mysql_async::Value;
 use octodb_policy::{Decision, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::results::{self, StreamError};
 use super::state::StatementFacts;
 use super::Session;
+use crate::backend::raw::{BackendError, ColumnDef, Response};
+use crate::backend::BackendConn;
 use crate::error::{codes, ClientError, SessionError};
 use crate::protocol::stmt::{self, ParamType};
 use crate::protocol::wire;
@@ -87,8 +88,12 @@ where
             let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
                 return Ok(());
             };
-            match conn.prep(f.sql.as_str()).await {
-                Ok(s) => break s,
+            let defs = conn
+                .prepared(f.sql.as_str())
+                .await
+                .map(|s| (s.params.clone(), s.columns.clone()));
+            match defs {
+                Ok(defs) => break defs,
                 Err(e) if !retried && self.may_retry(&e) => {
                     self.drop_broken();
                     retried = true;
@@ -105,8 +110,7 @@ where
         self.repin();
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
-        let params = prepared.params().to_vec();
-        let columns = prepared.columns();
+        let (params, columns) = prepared;
         let status = self.tx.flags();
         let at = self.writer.begin_packet();
         stmt::prepare_ok(
@@ -117,11 +121,22 @@ where
             0,
         );
         self.writer.end_packet(at).await?;
-        if !params.is_empty() {
-            results::write_columns(&mut self.writer, &params, &self.id.names, status).await?;
-        }
-        if !columns.is_empty() {
-            results::write_columns(&mut self.writer, &columns, &self.id.names, status).await?;
+        for defs in [&params, &columns] {
+            if defs.is_empty() {
+                continue;
+            }
+            for def in defs.iter() {
+                // Parsed when the backend sent it: cannot fail here.
+                let Ok(def) = ColumnDef::parse(def) else {
+                    continue;
+                };
+                let at = self.writer.begin_packet();
+                results::write_def(self.writer.payload(), &def, &self.id.names);
+                self.writer.end_packet(at).await?;
+            }
+            let at = self.writer.begin_packet();
+            wire::eof_packet(self.writer.payload(), status, 0);
+            self.writer.end_packet(at).await?;
         }
         self.stmts.insert(
             id,
@@ -181,11 +196,7 @@ where
         if let Err(ce) = self.limit.statement().await {
             return self.error(ce).await;
         }
-        let params = if exec.params.is_empty() {
-            Params::Empty
-        } else {
-            Params::Positional(exec.params)
-        };
+        let params = exec.params;
         // With the session's own values written in, the text differs from the cached one:
         // prepared (and cached, least recently used closed first) like any other.
         let run_sql = self
@@ -200,17 +211,18 @@ where
             let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
                 return Ok(());
             };
-            let outcome = match conn.exec_iter(run_sql.as_str(), params.clone()).await {
-                Ok(mut qr) => {
+            let outcome = match run_execute(conn, &run_sql, &params).await {
+                Ok(first) => {
                     let status = self.tx.after(&kind).flags();
                     let remap = remap_names.then_some(&self.id.names);
-                    results::stream(
+                    results::relay(
                         &mut self.writer,
-                        &mut qr,
-                        true,
+                        &mut conn.raw,
+                        first,
                         &self.id.names,
                         remap,
                         status,
+                        None,
                     )
                     .await
                 }
@@ -276,4 +288,24 @@ where
             None => self.error(unknown_statement(id, "mysqld_stmt_reset")).await,
         }
     }
+}
+
+/// Executes `sql` on `conn` (prepared there first if it is not yet) and reads the first packet
+/// of the answer: a failure up to here has sent the client nothing yet.
+async fn run_execute(
+    conn: &mut BackendConn,
+    sql: &str,
+    params: &[Value],
+) -> Result<Response, BackendError> {
+    let stmt = conn.prepared(sql).await?;
+    if stmt.params.len() != params.len() {
+        return Err(BackendError::Server {
+            code: 1210,
+            state: "HY000".into(),
+            message: "Incorrect arguments to mysqld_stmt_execute".into(),
+        });
+    }
+    let id = stmt.id;
+    conn.raw.send_execute(id, params).await?;
+    conn.raw.read_response().await
 }

@@ -1,7 +1,7 @@
 //! COM_QUERY and COM_FIELD_LIST: policy first, then the statement the policy rendered runs on
 //! the session's backend connection and its result streams back.
 
-use mysql_async::prelude::Queryable;
+use mysql_async::consts::StatusFlags;
 use octodb_policy::{Decision, Forward, Local, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -9,6 +9,7 @@ use super::cached::CacheStep;
 use super::results::{self, Done, StreamError};
 use super::Session;
 use crate::audit::ProxyEvent;
+use crate::backend::raw::{BackendError, RawConn, Response};
 use crate::error::{ClientError, SessionError};
 use crate::metrics;
 use crate::protocol::wire;
@@ -85,36 +86,23 @@ where
                 return Ok(());
             };
             if clear_warnings {
-                let _ = conn.query_drop("DO 0").await;
+                let _ = conn.raw.query_drop("DO 0").await;
             }
-            let outcome = match conn.query_iter(sql.as_ref()).await {
-                Ok(mut qr) => {
+            let outcome = match run_query(&mut conn.raw, sql.as_bytes()).await {
+                Ok(first) => {
                     let status = self.tx.after(&f.kind).flags();
                     let remap = (f.remap_names || f.kind == StatementKind::ShowWarnings)
                         .then_some(&self.id.names);
-                    match capture.as_mut() {
-                        Some(c) => {
-                            results::stream_captured(
-                                &mut self.writer,
-                                &mut qr,
-                                &self.id.names,
-                                status,
-                                c,
-                            )
-                            .await
-                        }
-                        None => {
-                            results::stream(
-                                &mut self.writer,
-                                &mut qr,
-                                false,
-                                &self.id.names,
-                                remap,
-                                status,
-                            )
-                            .await
-                        }
-                    }
+                    results::relay(
+                        &mut self.writer,
+                        &mut conn.raw,
+                        first,
+                        &self.id.names,
+                        remap,
+                        status,
+                        capture.as_mut(),
+                    )
+                    .await
                 }
                 Err(e) => {
                     if !retried && self.may_retry(&e) {
@@ -148,8 +136,7 @@ where
                     .backend
                     .as_ref()
                     .and_then(|l| l.conn_ref())
-                    .and_then(|c| c.last_ok_packet())
-                    .map(|ok| ok.status_flags())
+                    .map(|c| StatusFlags::from_bits_truncate(c.raw.status()))
                 {
                     self.tx.sync(flags);
                 }
@@ -212,21 +199,16 @@ where
             return Ok(());
         };
         let status = self.tx.flags();
-        let cols = match conn.query_iter(f.sql.as_str()).await {
-            Ok(mut qr) => {
-                let cols = qr.columns();
-                match qr.next().await {
-                    Ok(_) => Ok(cols),
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
+        let cols = field_list(&mut conn.raw, f.sql.as_bytes(), &self.id.names).await;
         match cols {
             Ok(cols) => {
                 self.repin();
-                let cols = cols.unwrap_or_default();
-                results::write_columns(&mut self.writer, &cols, &self.id.names, status).await?;
+                for col in &cols {
+                    self.writer.write_packet(col).await?;
+                }
+                let at = self.writer.begin_packet();
+                wire::eof_packet(self.writer.payload(), status, 0);
+                self.writer.end_packet(at).await?;
                 Ok(())
             }
             Err(e) => {
@@ -236,4 +218,31 @@ where
             }
         }
     }
+}
+
+/// Sends a text query and reads the first packet of its answer: a failure up to here (a
+/// connection that died while idle) has sent the client nothing yet.
+async fn run_query(conn: &mut RawConn, sql: &[u8]) -> Result<Response, BackendError> {
+    conn.send_query(sql).await?;
+    conn.read_response().await
+}
+
+/// The column definitions of a `LIMIT 0` query, written for the client (logical names), the
+/// rest of the answer read and dropped.
+async fn field_list(
+    conn: &mut RawConn,
+    sql: &[u8],
+    names: &results::NameMap,
+) -> Result<Vec<Vec<u8>>, BackendError> {
+    let mut cols = Vec::new();
+    if let Response::Columns(n) = run_query(conn, sql).await? {
+        for _ in 0..n {
+            let def = crate::backend::raw::ColumnDef::parse(conn.next_packet().await?)?;
+            let mut buf = Vec::new();
+            results::write_def(&mut buf, &def, names);
+            cols.push(buf);
+        }
+    }
+    conn.drain().await?;
+    Ok(cols)
 }

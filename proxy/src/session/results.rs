@@ -4,15 +4,19 @@
 
 use std::collections::HashMap;
 
-use mysql_async::consts::{ColumnType, StatusFlags};
-use mysql_async::prelude::Protocol;
-use mysql_async::{Column, QueryResult, Value};
+use mysql_async::consts::{ColumnFlags, ColumnType, StatusFlags};
+use mysql_async::{Column, Value};
+
+use crate::backend::raw::{
+    classify_row_or_end, write_column_def, BackendError, ColumnDef, Phase, RawConn, Response,
+    RowOrEnd,
+};
 
 use crate::protocol::packet::{PacketError, PacketWriter};
 use crate::protocol::wire;
 
 /// Physical -> logical database names of the session's tenant.
-pub type NameMap = HashMap<Vec<u8>, Vec<u8>>;
+pub type NameMap = HashMap<Vec<u8>, Vec<u8>, ahash::RandomState>;
 
 /// How a streamed result ended.
 #[derive(Debug, Default)]
@@ -35,7 +39,208 @@ pub enum StreamError {
     Client(#[from] PacketError),
     /// The backend failed; its error goes to the client in place of the rest.
     #[error(transparent)]
-    Backend(#[from] mysql_async::Error),
+    Backend(#[from] BackendError),
+}
+
+/// Writes a backend column definition for the client: its schema renamed to the logical
+/// database, and a `Tables_in_<physical>` header (SHOW TABLES) renamed too.
+pub fn write_def(buf: &mut Vec<u8>, def: &ColumnDef<'_>, names: &NameMap) {
+    let schema = names.get(def.schema).map(Vec::as_slice);
+    if def.name.windows(2).any(|w| w == b"__") {
+        let mut renamed = Value::Bytes(def.name.to_vec());
+        remap_in_text(&mut renamed, names);
+        if let Value::Bytes(b) = &renamed {
+            write_column_def(buf, def, schema, Some(b));
+            return;
+        }
+    }
+    write_column_def(buf, def, schema, None);
+}
+
+/// Relays the answer whose first packet was `first` to the client, up to (not including) its
+/// terminator: column definitions with logical names, then the rows as the backend sent them
+/// (text or binary, which is what the client asked for), or re-encoded with physical names
+/// replaced when `remap` is set. A copy of what is sent goes to `capture` if given.
+pub async fn relay<W>(
+    w: &mut PacketWriter<W>,
+    conn: &mut RawConn,
+    first: Response,
+    names: &NameMap,
+    remap: Option<&NameMap>,
+    status: StatusFlags,
+    mut capture: Option<&mut Capture>,
+) -> Result<Done, StreamError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let n = match first {
+        Response::Ok(ok) => {
+            conn.drain().await?;
+            return Ok(Done {
+                result_set: false,
+                affected_rows: ok.affected_rows,
+                last_insert_id: ok.last_insert_id,
+                warnings: ok.warnings,
+                info: ok.info,
+                rows: 0,
+            });
+        }
+        Response::LocalInfile => {
+            conn.drain().await?;
+            let ok = conn.last_ok().cloned().unwrap_or_default();
+            return Ok(Done {
+                result_set: false,
+                affected_rows: ok.affected_rows,
+                last_insert_id: ok.last_insert_id,
+                warnings: ok.warnings,
+                info: ok.info,
+                rows: 0,
+            });
+        }
+        Response::Columns(n) => n,
+    };
+    let binary = matches!(conn.phase(), Phase::Columns { binary: true, .. });
+    let at = w.begin_packet();
+    wire::put_lenenc_int(w.payload(), n);
+    w.end_packet(at).await?;
+    // Column types, for re-encoding binary rows only.
+    let mut types: Vec<(ColumnType, ColumnFlags)> = Vec::new();
+    for _ in 0..n {
+        let def = ColumnDef::parse(conn.next_packet().await?)?;
+        if binary && remap.is_some() {
+            types.push((def.column_type, def.flags));
+        }
+        let at = w.begin_packet();
+        write_def(w.payload(), &def, names);
+        if let Some(c) = capture.as_deref_mut() {
+            c.take(&w.payload()[at + 4..], false);
+        }
+        w.end_packet(at).await?;
+    }
+    // The EOF after the definitions.
+    conn.next_packet().await?;
+    let at = w.begin_packet();
+    wire::eof_packet(w.payload(), status, 0);
+    w.end_packet(at).await?;
+    let mut rows = 0u64;
+    loop {
+        let packet = conn.next_packet().await?;
+        match classify_row_or_end(packet, binary) {
+            RowOrEnd::Row(row) => {
+                rows += 1;
+                let at = w.begin_packet();
+                match remap {
+                    None => w.payload().extend_from_slice(row),
+                    Some(map) if binary => remap_binary_row(w.payload(), row, &types, map)?,
+                    Some(map) => remap_text_row(w.payload(), row, map)?,
+                }
+                if let Some(c) = capture.as_deref_mut() {
+                    c.take(&w.payload()[at + 4..], true);
+                }
+                w.end_packet(at).await?;
+            }
+            RowOrEnd::Eof { warnings, .. } => {
+                conn.drain().await?;
+                return Ok(Done {
+                    result_set: true,
+                    warnings,
+                    rows,
+                    ..Done::default()
+                });
+            }
+            RowOrEnd::Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn malformed(what: &str) -> BackendError {
+    BackendError::Protocol(format!("malformed {what} from the backend"))
+}
+
+/// Writes one value with physical names replaced.
+fn put_remapped(out: &mut Vec<u8>, value: &[u8], map: &NameMap) {
+    let mut v = Value::Bytes(value.to_vec());
+    remap_value(&mut v, map);
+    match &v {
+        Value::Bytes(b) => wire::put_lenenc_bytes(out, b),
+        _ => wire::put_lenenc_bytes(out, value),
+    }
+}
+
+/// A text row (length-encoded values, 0xFB for NULL) with physical names replaced.
+fn remap_text_row(out: &mut Vec<u8>, row: &[u8], map: &NameMap) -> Result<(), BackendError> {
+    let mut c = wire::Cursor::new(row);
+    while c.remaining() > 0 {
+        if c.peek() == Some(0xFB) {
+            c.u8("NULL").map_err(|_| malformed("text row"))?;
+            out.push(0xFB);
+            continue;
+        }
+        let value = c.lenenc_bytes("value").map_err(|_| malformed("text row"))?;
+        put_remapped(out, value, map);
+    }
+    Ok(())
+}
+
+/// A binary row (0x00, NULL bitmap, values by column type) with physical names replaced in
+/// its length-encoded values.
+fn remap_binary_row(
+    out: &mut Vec<u8>,
+    row: &[u8],
+    types: &[(ColumnType, ColumnFlags)],
+    map: &NameMap,
+) -> Result<(), BackendError> {
+    use ColumnType::*;
+    let bitmap_len = (types.len() + 7 + 2) / 8;
+    let head = row
+        .get(..1 + bitmap_len)
+        .ok_or_else(|| malformed("binary row"))?;
+    out.extend_from_slice(head);
+    let bitmap = &head[1..];
+    let mut c = wire::Cursor::new(&row[head.len()..]);
+    for (i, (ty, _)) in types.iter().enumerate() {
+        let bit = i + 2;
+        if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
+            continue;
+        }
+        let fixed = match ty {
+            MYSQL_TYPE_TINY => Some(1),
+            MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR => Some(2),
+            MYSQL_TYPE_LONG | MYSQL_TYPE_INT24 | MYSQL_TYPE_FLOAT => Some(4),
+            MYSQL_TYPE_LONGLONG | MYSQL_TYPE_DOUBLE => Some(8),
+            MYSQL_TYPE_DATE
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_TIME
+            | MYSQL_TYPE_DATETIME2
+            | MYSQL_TYPE_TIMESTAMP2
+            | MYSQL_TYPE_TIME2
+            | MYSQL_TYPE_NEWDATE => {
+                let len = c
+                    .u8("temporal length")
+                    .map_err(|_| malformed("binary row"))?;
+                out.push(len);
+                Some(usize::from(len))
+            }
+            _ => None,
+        };
+        match fixed {
+            Some(n) => out.extend_from_slice(
+                c.bytes(n, "binary value")
+                    .map_err(|_| malformed("binary row"))?,
+            ),
+            None => {
+                let value = c
+                    .lenenc_bytes("value")
+                    .map_err(|_| malformed("binary row"))?;
+                put_remapped(out, value, map);
+            }
+        }
+    }
+    if c.remaining() != 0 {
+        return Err(malformed("binary row"));
+    }
+    Ok(())
 }
 
 /// Writes one column definition (Protocol::ColumnDefinition41), with the schema renamed to
@@ -132,114 +337,6 @@ impl Capture {
     }
 }
 
-/// Streams the current result of `qr` to the client, up to (not including) its terminator.
-pub async fn stream<W, P>(
-    w: &mut PacketWriter<W>,
-    qr: &mut QueryResult<'_, '_, P>,
-    binary: bool,
-    names: &NameMap,
-    remap: Option<&NameMap>,
-    status: StatusFlags,
-) -> Result<Done, StreamError>
-where
-    W: tokio::io::AsyncWrite + Unpin,
-    P: Protocol,
-{
-    stream_into(w, qr, binary, names, remap, status, None).await
-}
-
-/// [`stream`] for a text result (no name remapping), keeping a copy of what was sent in
-/// `capture`.
-pub async fn stream_captured<W, P>(
-    w: &mut PacketWriter<W>,
-    qr: &mut QueryResult<'_, '_, P>,
-    names: &NameMap,
-    status: StatusFlags,
-    capture: &mut Capture,
-) -> Result<Done, StreamError>
-where
-    W: tokio::io::AsyncWrite + Unpin,
-    P: Protocol,
-{
-    stream_into(w, qr, false, names, None, status, Some(capture)).await
-}
-
-async fn stream_into<W, P>(
-    w: &mut PacketWriter<W>,
-    qr: &mut QueryResult<'_, '_, P>,
-    binary: bool,
-    names: &NameMap,
-    remap: Option<&NameMap>,
-    status: StatusFlags,
-    mut capture: Option<&mut Capture>,
-) -> Result<Done, StreamError>
-where
-    W: tokio::io::AsyncWrite + Unpin,
-    P: Protocol,
-{
-    let cols = qr.columns();
-    let cols = match cols {
-        Some(c) if !c.is_empty() => c,
-        _ => {
-            // An OK result: drain it so the connection is ready for the next statement.
-            while qr.next().await?.is_some() {}
-            return Ok(Done {
-                result_set: false,
-                affected_rows: qr.affected_rows(),
-                last_insert_id: qr.last_insert_id().unwrap_or(0),
-                warnings: qr.warnings(),
-                info: qr.info().as_bytes().to_vec(),
-                rows: 0,
-            });
-        }
-    };
-    let at = w.begin_packet();
-    wire::put_lenenc_int(w.payload(), cols.len() as u64);
-    w.end_packet(at).await?;
-    write_columns(w, &cols, names, status).await?;
-    if let Some(c) = capture.as_deref_mut() {
-        let mut buf = Vec::new();
-        for col in cols.iter() {
-            buf.clear();
-            write_column(&mut buf, col, names);
-            c.take(&buf, false);
-        }
-    }
-    let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
-    let mut values: Vec<Value> = Vec::with_capacity(cols.len());
-    let mut rows = 0u64;
-    while let Some(row) = qr.next().await? {
-        rows += 1;
-        values.clear();
-        values.extend(
-            row.unwrap_raw()
-                .into_iter()
-                .map(|v| v.unwrap_or(Value::NULL)),
-        );
-        if let Some(map) = remap {
-            values.iter_mut().for_each(|v| remap_value(v, map));
-        }
-        let at = w.begin_packet();
-        if binary {
-            wire::binary_row(w.payload(), &values, &types);
-        } else {
-            wire::text_row(w.payload(), &values);
-        }
-        if let Some(c) = capture.as_deref_mut() {
-            c.take(&w.payload()[at + 4..], true);
-        }
-        w.end_packet(at).await?;
-    }
-    Ok(Done {
-        result_set: true,
-        affected_rows: 0,
-        last_insert_id: 0,
-        warnings: qr.warnings(),
-        info: Vec::new(),
-        rows,
-    })
-}
-
 /// Writes a result captured earlier (column definitions, then rows, as they were sent), up to
 /// (not including) its terminator, as [`stream`] would have.
 pub async fn write_captured<W>(
@@ -326,7 +423,7 @@ mod tests {
 
     #[test]
     fn physical_names_in_values_become_logical() {
-        let mut names = NameMap::new();
+        let mut names = NameMap::default();
         names.insert(b"t_a__app".to_vec(), b"app".to_vec());
         let mut v = Value::Bytes(b"t_a__app".to_vec());
         remap_value(&mut v, &names);

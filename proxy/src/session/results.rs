@@ -1,6 +1,8 @@
 //! Streaming a backend result to the client, row by row: column definitions pass through with
-//! physical schema names replaced by logical ones; rows are re-encoded for the client's
-//! protocol (text or binary). Nothing is buffered beyond the packet writer's buffer.
+//! physical schema names replaced by logical ones; rows are relayed as the backend sent them
+//! (the backend speaks the protocol the client asked for: text for COM_QUERY, binary for
+//! COM_STMT_EXECUTE), and rewritten only when their values may name a physical database.
+//! Nothing is buffered beyond the packet writer's buffer.
 
 use std::collections::HashMap;
 
@@ -419,7 +421,67 @@ pub fn logical_message(message: &str, names: &NameMap) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn names() -> NameMap {
+        let mut names = NameMap::default();
+        names.insert(b"t_a__app".to_vec(), b"app".to_vec());
+        names
+    }
+
+    #[test]
+    fn text_rows_are_rewritten_value_by_value() {
+        let mut row = Vec::new();
+        wire::put_lenenc_bytes(&mut row, b"t_a__app");
+        row.push(0xFB);
+        wire::put_lenenc_bytes(&mut row, b"");
+        wire::put_lenenc_bytes(&mut row, &[b'x'; 300]);
+        let mut out = Vec::new();
+        remap_text_row(&mut out, &row, &names()).unwrap();
+        let mut want = Vec::new();
+        wire::put_lenenc_bytes(&mut want, b"app");
+        want.push(0xFB);
+        wire::put_lenenc_bytes(&mut want, b"");
+        wire::put_lenenc_bytes(&mut want, &[b'x'; 300]);
+        assert_eq!(out, want);
+        // A value claiming more bytes than the row holds.
+        assert!(remap_text_row(&mut Vec::new(), &[0x05, b'a'], &names()).is_err());
+    }
+
+    #[test]
+    fn binary_rows_are_rewritten_in_their_string_values_only() {
+        use ColumnType::*;
+        let types = [
+            (MYSQL_TYPE_LONGLONG, ColumnFlags::empty()),
+            (MYSQL_TYPE_VAR_STRING, ColumnFlags::empty()),
+            (MYSQL_TYPE_DATETIME, ColumnFlags::empty()),
+            (MYSQL_TYPE_VAR_STRING, ColumnFlags::empty()),
+            (MYSQL_TYPE_TINY, ColumnFlags::empty()),
+        ];
+        // Header, then the NULL bitmap (5 columns + 2 bits: one byte): column 3 is NULL (bit 5).
+        let mut row = vec![0x00, 0b0010_0000];
+        row.extend_from_slice(&42u64.to_le_bytes());
+        wire::put_lenenc_bytes(&mut row, b"t_a__app");
+        row.extend_from_slice(&[4, 0xE8, 0x07, 1, 2]);
+        row.push(7);
+        let mut out = Vec::new();
+        remap_binary_row(&mut out, &row, &types, &names()).unwrap();
+        let mut want = vec![0x00, 0b0010_0000];
+        want.extend_from_slice(&42u64.to_le_bytes());
+        wire::put_lenenc_bytes(&mut want, b"app");
+        want.extend_from_slice(&[4, 0xE8, 0x07, 1, 2]);
+        want.push(7);
+        assert_eq!(out, want);
+        // Cut short, or with bytes left over: refused, never misread.
+        assert!(
+            remap_binary_row(&mut Vec::new(), &row[..row.len() - 1], &types, &names()).is_err()
+        );
+        let mut longer = row.clone();
+        longer.push(0);
+        assert!(remap_binary_row(&mut Vec::new(), &longer, &types, &names()).is_err());
+        assert!(remap_binary_row(&mut Vec::new(), &[0x00], &types, &names()).is_err());
+    }
 
     #[test]
     fn physical_names_in_values_become_logical() {

@@ -6,11 +6,14 @@
 //! tenant. Pool connections never have a default database; every statement names its tables
 //! fully, so the session's current database needs no replay.
 //!
-//! Our own pool rather than mysql_async's: a pooled connection carries the session state last
-//! applied on it ([`ConnState`]), so the next borrower replays only what differs, and it comes
-//! back without COM_RESET_CONNECTION (a round trip per statement otherwise). A lease is
-//! returned as it is when the session left nothing behind that cannot move, reset first when
-//! it did (user variables, an open transaction: see [`pins`]), and closed when broken.
+//! Our own pool of our own connections ([`raw`]): a pooled connection carries the session
+//! state last applied on it ([`ConnState`]), so the next borrower replays only what differs,
+//! and it comes back without COM_RESET_CONNECTION (a round trip per statement otherwise). A
+//! lease is returned as it is when the session left nothing behind that cannot move, reset
+//! first when it did (user variables, an open transaction: see [`pins`]), and closed when
+//! broken or when an answer on it was left unread. Each connection prepares statements on
+//! first use and keeps a capped cache of them ([`BackendConn::prepared`]), so the server's
+//! Prepared_stmt_count stays under the pool size times `stmt_cache`.
 
 pub mod pins;
 pub mod raw;

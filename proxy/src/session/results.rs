@@ -76,30 +76,23 @@ where
     W: tokio::io::AsyncWrite + Unpin,
 {
     let n = match first {
-        Response::Ok(ok) => {
-            conn.drain().await?;
-            return Ok(Done {
-                result_set: false,
-                affected_rows: ok.affected_rows,
-                last_insert_id: ok.last_insert_id,
-                warnings: ok.warnings,
-                info: ok.info,
-                rows: 0,
-            });
-        }
-        Response::LocalInfile => {
-            conn.drain().await?;
-            let ok = conn.last_ok().cloned().unwrap_or_default();
-            return Ok(Done {
-                result_set: false,
-                affected_rows: ok.affected_rows,
-                last_insert_id: ok.last_insert_id,
-                warnings: ok.warnings,
-                info: ok.info,
-                rows: 0,
-            });
-        }
         Response::Columns(n) => n,
+        first => {
+            // No result set: an OK (or a refused LOCAL INFILE, ended by an OK).
+            conn.drain().await?;
+            let ok = match first {
+                Response::Ok(ok) => ok,
+                _ => conn.last_ok().cloned().unwrap_or_default(),
+            };
+            return Ok(Done {
+                result_set: false,
+                affected_rows: ok.affected_rows,
+                last_insert_id: ok.last_insert_id,
+                warnings: ok.warnings,
+                info: ok.info,
+                rows: 0,
+            });
+        }
     };
     let binary = matches!(conn.phase(), Phase::Columns { binary: true, .. });
     let at = w.begin_packet();

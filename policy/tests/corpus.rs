@@ -443,6 +443,11 @@ fn forwarded(sql: &str) -> (String, StatementKind) {
     "SELECT * FROM t FOR SHARE",
     "SELECT * FROM `t_acme__app`.t LOCK IN SHARE MODE"
 )]
+// No FROM: sqlparser alone would read `tfee LOCK` as an alias (found by the fuzzer).
+#[case(
+    "SELECT @@veol<tfee LOCK IN SHARE MODE ",
+    "SELECT @@veol < tfee LOCK IN SHARE MODE"
+)]
 #[case("SELECT a INTO @v FROM t", "SELECT a INTO @v FROM `t_acme__app`.t")]
 #[case(
     "SELECT a, b INTO @x, @y FROM t WHERE id = 1",

@@ -45,14 +45,30 @@ impl BackendConn {
     /// (closing the least recently used one when the cache is full).
     pub async fn prepared(&mut self, sql: &str) -> Result<&Prepared, BackendError> {
         if self.stmts.get(sql).is_none() {
-            let stmt = self.raw.prepare(sql).await?;
-            if let Some(evicted) = self.stmts.insert(sql.to_owned(), stmt) {
-                self.raw.close_statement(evicted).await?;
-            }
+            self.prepare(sql).await?;
         }
         self.stmts
             .get(sql)
             .ok_or_else(|| BackendError::Protocol("a prepared statement went missing".into()))
+    }
+
+    /// The id and parameter count of the statement for `sql`, as [`Self::prepared`] but with
+    /// a single cache lookup when it is there (every execution comes here).
+    pub async fn statement(&mut self, sql: &str) -> Result<(u32, usize), BackendError> {
+        if let Some(p) = self.stmts.get(sql) {
+            return Ok((p.id, p.params.len()));
+        }
+        self.prepare(sql).await
+    }
+
+    /// Prepares `sql` and caches it, closing the statement it evicts.
+    async fn prepare(&mut self, sql: &str) -> Result<(u32, usize), BackendError> {
+        let stmt = self.raw.prepare(sql).await?;
+        let found = (stmt.id, stmt.params.len());
+        if let Some(evicted) = self.stmts.insert(sql.to_owned(), stmt) {
+            self.raw.close_statement(evicted).await?;
+        }
+        Ok(found)
     }
 
     /// COM_RESET_CONNECTION: the server drops every prepared statement, and so does the cache.

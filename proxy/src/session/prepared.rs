@@ -297,15 +297,14 @@ async fn run_execute(
     sql: &str,
     params: &[Value],
 ) -> Result<Response, BackendError> {
-    let stmt = conn.prepared(sql).await?;
-    if stmt.params.len() != params.len() {
+    let (id, num_params) = conn.statement(sql).await?;
+    if num_params != params.len() {
         return Err(BackendError::Server {
             code: 1210,
             state: "HY000".into(),
             message: "Incorrect arguments to mysqld_stmt_execute".into(),
         });
     }
-    let id = stmt.id;
     conn.raw.send_execute(id, params).await?;
     conn.raw.read_response().await
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use mysql_async::consts::ColumnType;
 use mysql_async::Value;
 
 use super::packets::ColumnDef;
@@ -49,13 +50,13 @@ pub fn parse_prepare_ok(payload: &[u8]) -> Result<(u32, u16, u16, u16), BackendE
     Ok((id, columns, params, warnings))
 }
 
-const TYPE_DOUBLE: u8 = 0x05;
-const TYPE_FLOAT: u8 = 0x04;
-const TYPE_NULL: u8 = 0x06;
-const TYPE_LONGLONG: u8 = 0x08;
-const TYPE_TIME: u8 = 0x0B;
-const TYPE_DATETIME: u8 = 0x0C;
-const TYPE_VAR_STRING: u8 = 0xFD;
+const TYPE_DOUBLE: u8 = ColumnType::MYSQL_TYPE_DOUBLE as u8;
+const TYPE_FLOAT: u8 = ColumnType::MYSQL_TYPE_FLOAT as u8;
+const TYPE_NULL: u8 = ColumnType::MYSQL_TYPE_NULL as u8;
+const TYPE_LONGLONG: u8 = ColumnType::MYSQL_TYPE_LONGLONG as u8;
+const TYPE_TIME: u8 = ColumnType::MYSQL_TYPE_TIME as u8;
+const TYPE_DATETIME: u8 = ColumnType::MYSQL_TYPE_DATETIME as u8;
+const TYPE_VAR_STRING: u8 = ColumnType::MYSQL_TYPE_VAR_STRING as u8;
 const UNSIGNED: u8 = 0x80;
 
 /// Appends a COM_STMT_EXECUTE payload: no cursor, one iteration, parameters always (re)bound,
@@ -128,7 +129,7 @@ fn put_value(buf: &mut Vec<u8>, v: &Value) {
 pub struct StmtCache {
     capacity: usize,
     tick: u64,
-    entries: HashMap<String, (Prepared, u64)>,
+    entries: HashMap<String, (Prepared, u64), ahash::RandomState>,
 }
 
 impl StmtCache {
@@ -136,7 +137,7 @@ impl StmtCache {
         StmtCache {
             capacity: capacity.max(1),
             tick: 0,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
         }
     }
 

@@ -405,7 +405,7 @@ impl Hasher for Fnv {
 
 /// The length of the plain integer starting at `i`. Anything that could make it a decimal, an
 /// exponent, a hex or binary literal or (MySQL) an identifier starting with digits gives up.
-fn number(sql: &str, i: usize) -> Option<usize> {
+pub(crate) fn number(sql: &str, i: usize) -> Option<usize> {
     let b = sql.as_bytes();
     let end = b[i..]
         .iter()
@@ -435,7 +435,7 @@ fn placeholder(sql: &str, i: usize) -> Option<usize> {
 
 /// The length of the `'..'` or `".."` string at `i`: a doubled quote stays inside, a
 /// backslash escapes the character after it (possibly multi-byte).
-fn string(sql: &str, i: usize) -> Option<usize> {
+pub(crate) fn string(sql: &str, i: usize) -> Option<usize> {
     let b = sql.as_bytes();
     let quote = b[i];
     let mut j = i + 1;

@@ -55,7 +55,10 @@ pub use decision::{Decision, Forward, Local, Refusal, StatementKind, TableRef};
 pub use digest::{Digest, MAX_DIGEST_TEXT};
 pub use mapping::{Mapping, SessionContext};
 pub use schema::parse_schema;
-pub use template::{instantiate, shape, template, Shape, Template, Unfit, MAX_SHAPE_SQL};
+pub use template::{
+    instantiate, instantiate_literals, shape, template, Literals, Pattern, Shape, Template, Unfit,
+    MAX_SHAPE_SQL,
+};
 
 use classify::Classified;
 use sqlparser::tokenizer::Token;

@@ -89,6 +89,9 @@ impl Literal {
 pub struct Shape {
     key: String,
     literals: Vec<Literal>,
+    /// Where each literal is in the statement, when the fast tokenizer read it (empty
+    /// otherwise): what a [`Pattern`] is made of.
+    spans: Vec<Range<usize>>,
 }
 
 impl Shape {
@@ -101,6 +104,114 @@ impl Shape {
     /// How many literals were taken out.
     pub fn literals(&self) -> usize {
         self.literals.len()
+    }
+
+    /// The pattern of `sql`, the statement this shape was taken from, to recognise the next
+    /// statements of the shape without lexing them; `None` unless the fast tokenizer read it.
+    pub fn pattern(&self, sql: &str) -> Option<Pattern> {
+        if self.spans.len() != self.literals.len() || self.literals.is_empty() {
+            return None;
+        }
+        let holes = self
+            .spans
+            .iter()
+            .zip(&self.literals)
+            .map(|(span, literal)| (span.clone(), matches!(literal, Literal::Number(_))))
+            .collect();
+        Some(Pattern {
+            sql: sql.into(),
+            holes,
+            #[cfg(debug_assertions)]
+            key: self.key.clone(),
+        })
+    }
+}
+
+/// A statement read by the fast tokenizer, with where its literals are: a statement that is
+/// the same text with other literals of the same kinds in the same places has the same shape,
+/// and [`Pattern::literals`] finds its literals by comparing bytes instead of lexing it.
+///
+/// Why that is sound: the text between two literals is compared byte for byte, and each
+/// literal is read with the tokenizer's own function for its kind, which must end exactly
+/// where the known text starts again. The tokenizer decides a lexeme from its own bytes, the
+/// byte after it, and whether the lexeme before it was a word or a period; a literal of the
+/// same kind starts with the same kind of byte (a digit or a quote), so every lexeme around
+/// it is read as before, and the significant lexemes are the old ones with new literal
+/// values. The raw front checks run on the whole new text, as [`shape`] runs them. Debug
+/// builds compare every match with [`shape`].
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    sql: Box<str>,
+    /// Each literal's byte range in `sql`, and whether it is a number (else a string).
+    holes: Vec<(Range<usize>, bool)>,
+    #[cfg(debug_assertions)]
+    key: String,
+}
+
+/// A statement's plain literals, as [`Pattern::literals`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literals(Vec<Literal>);
+
+impl Pattern {
+    /// The literals of `sql` if it is this pattern's statement with other literals of the
+    /// same kinds in the same places (see [`Pattern`]); `None` otherwise, or when the fast
+    /// tokenizer would not read it.
+    pub fn literals(&self, sql: &str) -> Option<Literals> {
+        if sql.len() > MAX_SHAPE_SQL {
+            return None;
+        }
+        let (old, new) = (self.sql.as_bytes(), sql.as_bytes());
+        let (mut o, mut n) = (0, 0);
+        // Most statements of other shapes differ before the first literal: no allocation.
+        let first = self.holes.first()?.0.start;
+        if new.get(..first)? != old.get(..first)? {
+            return None;
+        }
+        let mut literals = Vec::with_capacity(self.holes.len());
+        for (span, number) in &self.holes {
+            let known = old.get(o..span.start)?;
+            if new.get(n..n + known.len())? != known {
+                return None;
+            }
+            n += known.len();
+            let first = *new.get(n)?;
+            let len = if *number {
+                if !first.is_ascii_digit() {
+                    return None;
+                }
+                canonical::number(sql, n)?
+            } else {
+                if first != b'\'' {
+                    return None;
+                }
+                canonical::string(sql, n)?
+            };
+            let text = sql.get(n..n + len)?;
+            literals.push(if *number {
+                Literal::Number(text.to_owned())
+            } else {
+                Literal::Str(canonical::unquoted(text).collect())
+            });
+            n += len;
+            o = span.end;
+        }
+        if new.get(n..)? != old.get(o..)? {
+            return None;
+        }
+        // The front checks `shape` runs; the fast tokenizer reads no comment.
+        if lexical::check_raw(sql).ok()? {
+            return None;
+        }
+        #[cfg(debug_assertions)]
+        {
+            let full = shape(sql);
+            debug_assert_eq!(
+                full.as_ref().map(|s| (&s.key, &s.literals)),
+                Some((&self.key, &literals)),
+                "a pattern disagrees with the shape of {sql:?}"
+            );
+        }
+        Some(Literals(literals))
     }
 }
 
@@ -142,7 +253,7 @@ pub fn shape(sql: &str) -> Option<Shape> {
     let comments = lexical::check_raw(sql).ok()?;
     if let Some(lexemes) = canonical::significant_lexemes(sql) {
         if lexemes.len() <= depth::MAX_DEPTH {
-            let fast = shape_of_lexemes(&lexemes);
+            let fast = shape_of_lexemes(sql, &lexemes);
             debug_assert_eq!(
                 fast.as_ref().map(|s| (&s.key, &s.literals)),
                 shape_of_tokens(sql, comments)
@@ -159,7 +270,7 @@ pub fn shape(sql: &str) -> Option<Shape> {
 /// [`shape`] from the fast tokenizer's lexemes (`sig`, at most [`depth::MAX_DEPTH`] of them,
 /// so the depth estimate has nothing to say): the same key and literals, without building
 /// sqlparser's tokens. Holding no comment, such text passes `check_tokens` as it is.
-fn shape_of_lexemes(sig: &[Lex<'_>]) -> Option<Shape> {
+fn shape_of_lexemes(sql: &str, sig: &[Lex<'_>]) -> Option<Shape> {
     let mut sig = sig;
     while let [rest @ .., (Lexeme::Punct(Punct::SemiColon), _)] = sig {
         sig = rest;
@@ -169,6 +280,7 @@ fn shape_of_lexemes(sig: &[Lex<'_>]) -> Option<Shape> {
     }
     let mut key = String::with_capacity(sig.len() * 8 + 16);
     let mut literals = Vec::new();
+    let mut spans = Vec::new();
     let mut prev_introducer = false;
     for &(lexeme, text) in sig {
         let literal = match lexeme {
@@ -183,6 +295,9 @@ fn shape_of_lexemes(sig: &[Lex<'_>]) -> Option<Shape> {
                 Literal::Str(_) => '$',
             });
             literals.push(literal);
+            // Lexemes are slices of `sql`.
+            let start = (text.as_ptr() as usize).wrapping_sub(sql.as_ptr() as usize);
+            spans.push(start..start + text.len());
         } else {
             match lexeme {
                 // A second statement (`check_single`).
@@ -197,7 +312,11 @@ fn shape_of_lexemes(sig: &[Lex<'_>]) -> Option<Shape> {
     if literals.is_empty() {
         return None;
     }
-    Some(Shape { key, literals })
+    Some(Shape {
+        key,
+        literals,
+        spans,
+    })
 }
 
 /// [`shape`] from sqlparser's tokens.
@@ -230,7 +349,11 @@ fn shape_of_tokens(sql: &str, comments: bool) -> Option<Shape> {
     if literals.is_empty() {
         return None;
     }
-    Some(Shape { key, literals })
+    Some(Shape {
+        key,
+        literals,
+        spans: Vec::new(),
+    })
 }
 
 /// Appends an encoding of a non-literal token to a shape key: injective, so that two keys are
@@ -352,6 +475,11 @@ pub fn template(
 /// literals in its holes. `None` if the counts differ (a template of another shape).
 pub fn instantiate(template: &Template, shape: &Shape) -> Option<Forward> {
     instantiate_with(template, &shape.literals)
+}
+
+/// [`instantiate`] with the literals a [`Pattern`] found.
+pub fn instantiate_literals(template: &Template, literals: &Literals) -> Option<Forward> {
+    instantiate_with(template, &literals.0)
 }
 
 fn instantiate_with(template: &Template, literals: &[Literal]) -> Option<Forward> {
@@ -923,5 +1051,144 @@ mod tests {
             "only {hits} statements were decided from a template"
         );
         assert!(unfit < 100, "{unfit} shapes had no template");
+    }
+
+    /// The literals a pattern finds in `sql`, checked against the full shape of `sql`.
+    fn rematch(seed: &str, sql: &str) -> Option<Literals> {
+        let pattern = shape(seed)
+            .and_then(|s| s.pattern(seed))
+            .unwrap_or_else(|| panic!("no pattern for {seed:?}"));
+        let found = pattern.literals(sql);
+        if let Some(found) = &found {
+            let full = shape(sql).unwrap_or_else(|| panic!("{sql:?} matched but has no shape"));
+            assert_eq!(Some(full.key), shape(seed).map(|s| s.key), "{sql:?}");
+            assert_eq!(full.literals, found.0, "{sql:?}");
+        }
+        found
+    }
+
+    #[test]
+    fn patterns_find_the_literals_of_the_same_shape() {
+        let num = |n: &str| Literal::Number(n.into());
+        let text = |t: &str| Literal::Str(t.into());
+        let same = [
+            (
+                "SELECT c FROM t WHERE id=5",
+                "SELECT c FROM t WHERE id=5927",
+                vec![num("5927")],
+            ),
+            (
+                "SELECT a FROM t WHERE s='x' AND n=1",
+                "SELECT a FROM t WHERE s='it''s' AND n=22",
+                vec![text("it's"), num("22")],
+            ),
+            (
+                "SELECT a FROM t WHERE s='x' AND n=1",
+                r"SELECT a FROM t WHERE s='x\' AND n=1' AND n=1",
+                vec![text("x' AND n=1"), num("1")],
+            ),
+            (
+                "SELECT a FROM t WHERE s='é'",
+                "SELECT a FROM t WHERE s='日本'",
+                vec![text("日本")],
+            ),
+            (
+                "SELECT a FROM t LIMIT 5, 10",
+                "SELECT a FROM t LIMIT 50, 1",
+                vec![num("50"), num("1")],
+            ),
+            ("SELECT 1;", "SELECT 2;", vec![num("2")]),
+            // One string, doubled quotes inside.
+            (
+                "SELECT a FROM t WHERE s='x'",
+                "SELECT a FROM t WHERE s=''' OR ''='",
+                vec![text("' OR '=")],
+            ),
+        ];
+        for (seed, sql, want) in same {
+            let got = rematch(seed, sql).map(|l| l.0);
+            assert_eq!(got, Some(want), "{seed:?} then {sql:?}");
+        }
+        // Other lexemes where the literal was, or around it: never taken for the seed's shape.
+        let other = [
+            ("SELECT c FROM t WHERE id=5", "SELECT c FROM t WHERE id=5.5"),
+            ("SELECT c FROM t WHERE id=5", "SELECT c FROM t WHERE id=5e3"),
+            (
+                "SELECT c FROM t WHERE id=5",
+                "SELECT c FROM t WHERE id=0x10",
+            ),
+            ("SELECT c FROM t WHERE id=5", "SELECT c FROM t WHERE id='5'"),
+            (
+                "SELECT c FROM t WHERE id=5",
+                "SELECT c FROM t WHERE id=5 -- x",
+            ),
+            (
+                "SELECT c FROM t WHERE id=5",
+                "SELECT c FROM t WHERE id=5/**/",
+            ),
+            ("SELECT c FROM t WHERE id=5", "SELECT c FROM t WHERE id=5a"),
+            (
+                "SELECT c FROM t WHERE id=5",
+                "SELECT c FROM t WHERE id=5 OR 1=1",
+            ),
+            ("SELECT a-1 FROM t", "SELECT a--1 FROM t"),
+            ("SELECT 1;", "SELECT 2; DROP TABLE t"),
+            ("SELECT a FROM t WHERE s='x'", "SELECT a FROM t WHERE s='x"),
+            (
+                "SELECT a FROM t WHERE s='x'",
+                "SELECT a FROM t WHERE s='x''",
+            ),
+        ];
+        for (seed, sql) in other {
+            assert_eq!(rematch(seed, sql), None, "{seed:?} then {sql:?}");
+        }
+    }
+
+    /// Random bytes where a seed's literals were: whatever a pattern accepts has exactly the
+    /// seed's shape, with the literals the full shape finds.
+    #[test]
+    fn patterns_agree_with_shape_on_random_literals() {
+        let seeds = [
+            "SELECT c FROM sbtest1 WHERE id=5",
+            "SELECT a FROM t WHERE s='x' AND n=1 ORDER BY a LIMIT 3",
+            "UPDATE t SET a='v', b=2 WHERE id IN (1, 2, 3)",
+            "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y');",
+            "SELECT a FROM t WHERE b<1 AND c>'z' AND d-1=2",
+        ];
+        let alphabet: Vec<char> = "0123456789'\\\"` -/*#.;eExX_@?()=<>!\n\t\0aé"
+            .chars()
+            .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap_or(0)
+        };
+        let mut matched = 0;
+        for round in 0..20_000 {
+            let seed = seeds[round % seeds.len()];
+            let spans = shape(seed).map(|s| s.spans).unwrap_or_default();
+            let sql = splice(seed, &spans, |_, out| match next(4) {
+                // Mostly plausible literals, sometimes anything.
+                0 => out.push_str(&next(100_000).to_string()),
+                1 => {
+                    out.push('\'');
+                    for _ in 0..next(6) {
+                        out.push(alphabet[next(alphabet.len())]);
+                    }
+                    out.push('\'');
+                }
+                _ => {
+                    for _ in 0..next(8) {
+                        out.push(alphabet[next(alphabet.len())]);
+                    }
+                }
+            });
+            if rematch(seed, &sql).is_some() {
+                matched += 1;
+            }
+        }
+        assert!(matched > 500, "only {matched} random statements matched");
     }
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use octodb_policy::{check, Decision, Mapping, SessionContext};
-use octodb_proxy::cache::DecisionCache;
+use octodb_proxy::cache::{DecisionCache, ShapeMemo};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
@@ -186,10 +186,14 @@ fn policy(c: &mut Criterion) {
     let cache = DecisionCache::new(64 << 20);
     let mut cached = c.benchmark_group("cached");
     for case in &cases {
-        // Warm-up: the first call decides and stores; every measured call is a hit.
-        let _ = cache.check(1, case.sql, &ctx, case.prepared);
+        // Warm-up: the first call decides and stores; every measured call is a hit of the
+        // shared levels (a new session's memo each time, so it never answers).
+        let _ = cache.check(1, case.sql, &ctx, case.prepared, &mut ShapeMemo::default());
         cached.bench_function(case.name, |b| {
-            b.iter(|| cache.check(1, black_box(case.sql), &ctx, case.prepared));
+            b.iter(|| {
+                let mut memo = ShapeMemo::default();
+                cache.check(1, black_box(case.sql), &ctx, case.prepared, &mut memo)
+            });
         });
     }
     cached.finish();
@@ -201,8 +205,10 @@ fn policy(c: &mut Criterion) {
         let texts: Vec<String> = (0..VARIANTS).map(|i| vary(case.sql, i)).collect();
         let templates = || cache.shape_counts().templates.load(Ordering::Relaxed);
         let before = templates();
-        // Warm-up: the first text is checked in full and its shape's template stored.
-        let _ = cache.check(1, &texts[0], &ctx, false);
+        // Warm-up: the first text is checked in full and its shape's template stored, in the
+        // shared level and in this session's memo.
+        let mut memo = ShapeMemo::default();
+        let _ = cache.check(1, &texts[0], &ctx, false, &mut memo);
         if templates() == before {
             eprintln!(
                 "skipping shape_hit/{}: its shape has no template",
@@ -214,7 +220,7 @@ fn policy(c: &mut Criterion) {
         shape_hit.bench_function(case.name, |b| {
             b.iter(|| {
                 i = (i + 1) % texts.len();
-                cache.check(1, black_box(&texts[i]), &ctx, false)
+                cache.check(1, black_box(&texts[i]), &ctx, false, &mut memo)
             });
         });
     }

@@ -118,7 +118,8 @@ impl Creds {
 }
 
 struct Idle {
-    conn: BackendConn,
+    /// Boxed, as in [`Lease`]: a checkout and a return move a pointer, not the connection.
+    conn: Box<BackendConn>,
     state: ConnState,
     since: Instant,
 }
@@ -336,10 +337,10 @@ impl TenantPool {
             .inspect_err(|_| {
                 crate::metrics::backend_checkout(crate::metrics::CHECKOUT_ERROR, started.elapsed());
             })?;
-        let conn = BackendConn {
+        let conn = Box::new(BackendConn {
             raw,
             stmts: StmtCache::new(self.settings.stmt_cache),
-        };
+        });
         crate::metrics::backend_checkout(crate::metrics::CHECKOUT_NEW, started.elapsed());
         crate::metrics::backend_active(1.0);
         Ok(Lease {
@@ -365,7 +366,7 @@ impl TenantPool {
         taken
     }
 
-    fn give_back(&self, conn: BackendConn, state: ConnState, found_rows: bool) {
+    fn give_back(&self, conn: Box<BackendConn>, state: ConnState, found_rows: bool) {
         let mut idle = lock(&self.idle);
         // Taken under the lock, so the list stays in order of `since`.
         let now = Instant::now();
@@ -406,7 +407,7 @@ fn expire<T: Since>(list: &mut Vec<T>, ttl: Duration, now: Instant) {
 /// dirty (state that must not reach another session: call [`Lease::release`] to reset it
 /// first) or broken, in which case it is closed.
 pub struct Lease {
-    conn: Option<BackendConn>,
+    conn: Option<Box<BackendConn>>,
     /// The session state applied on the connection.
     pub state: ConnState,
     /// Came from the idle list (so it may have died while idle), rather than just opened.
@@ -422,11 +423,11 @@ pub struct Lease {
 impl Lease {
     /// The connection. `None` only after [`Lease::discard`].
     pub fn conn(&mut self) -> Option<&mut BackendConn> {
-        self.conn.as_mut()
+        self.conn.as_deref_mut()
     }
 
     pub fn conn_ref(&self) -> Option<&BackendConn> {
-        self.conn.as_ref()
+        self.conn.as_deref()
     }
 
     /// Marks whether the connection holds state of its session that cannot move.

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use moka::sync::Cache;
-use octodb_policy::{Decision, Refusal, SessionContext, Template, Unfit};
+use octodb_policy::{Decision, Pattern, Refusal, SessionContext, Template, Unfit};
 
 use crate::metrics;
 
@@ -76,6 +76,73 @@ pub struct DecisionCache {
     counts: Arc<ShapeCounts>,
 }
 
+/// A session's own copy of the templates it used, found by shape alone.
+///
+/// A template depends on the context as much as on the shape. The memo holds templates for
+/// one context (tenant, name mapping version, current database, user) and empties itself when
+/// the session's context changes, so a template is only ever used in the context the shared
+/// level made it for. It holds at most [`ShapeMemo::CAPACITY`] shapes and starts over when
+/// full: a session that cycles through many shapes goes to the shared level, as it did before.
+#[derive(Default)]
+pub struct ShapeMemo {
+    tenant_id: u64,
+    mapping_version: u64,
+    current_db: Option<Box<str>>,
+    user: Box<str>,
+    templates: std::collections::HashMap<Box<str>, Arc<Template>, ahash::RandomState>,
+    /// The latest statements' patterns with their templates, most recent first.
+    patterns: Vec<(Pattern, Arc<Template>)>,
+}
+
+impl ShapeMemo {
+    /// Shapes a session keeps at most.
+    pub const CAPACITY: usize = 64;
+
+    /// Empties the memo if `ctx` is not the context its templates were made for.
+    fn follow(&mut self, tenant_id: u64, ctx: &SessionContext<'_>) {
+        let same = self.tenant_id == tenant_id
+            && self.mapping_version == ctx.mapping.version
+            && self.current_db.as_deref() == ctx.current_db
+            && &*self.user == ctx.user;
+        if !same {
+            self.templates.clear();
+            self.patterns.clear();
+            self.tenant_id = tenant_id;
+            self.mapping_version = ctx.mapping.version;
+            self.current_db = ctx.current_db.map(Into::into);
+            self.user = ctx.user.into();
+        }
+    }
+
+    /// Patterns a session keeps at most: each statement may be compared with all of them.
+    pub const PATTERNS: usize = 8;
+
+    /// Keeps `sql`'s pattern (when it has one) first, for the next statements of its shape.
+    fn remember(&mut self, shape: &octodb_policy::Shape, sql: &str, template: Arc<Template>) {
+        let Some(pattern) = shape.pattern(sql) else {
+            return;
+        };
+        self.patterns.truncate(Self::PATTERNS - 1);
+        self.patterns.insert(0, (pattern, template));
+    }
+
+    fn insert(&mut self, shape: Box<str>, template: Arc<Template>) {
+        if self.templates.len() >= Self::CAPACITY {
+            self.templates.clear();
+        }
+        self.templates.insert(shape, template);
+    }
+
+    /// Number of shapes held (for tests).
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+}
+
 /// Statements longer than this are checked every time rather than cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
 
@@ -111,9 +178,30 @@ impl DecisionCache {
         sql: &str,
         ctx: &SessionContext<'_>,
         prepared: bool,
+        memo: &mut ShapeMemo,
     ) -> Outcome {
         if sql.len() > MAX_CACHED_SQL {
             return Arc::new(octodb_policy::check(sql, ctx, prepared));
+        }
+        // A COM_QUERY text with literals: the session's own templates first, without the
+        // shared levels' keys and lookups; first by the patterns of its latest statements,
+        // which need no lexing, then by shape.
+        let shape = if prepared {
+            None
+        } else {
+            memo.follow(tenant_id, ctx);
+            if let Some(decided) = self.by_patterns(memo, sql, ctx) {
+                return decided;
+            }
+            octodb_policy::shape(sql)
+        };
+        if let Some(shape) = &shape {
+            if let Some(template) = memo.templates.get(shape.key()).cloned() {
+                if let Some(decided) = self.by_template(&template, shape, sql, ctx) {
+                    memo.remember(shape, sql, template);
+                    return decided;
+                }
+            }
         }
         let key = Key {
             tenant_id,
@@ -126,10 +214,7 @@ impl DecisionCache {
         if let Some(hit) = self.inner.get(&key) {
             return hit;
         }
-        if prepared {
-            return self.decide(key, sql, ctx);
-        }
-        let Some(shape) = octodb_policy::shape(sql) else {
+        let Some(shape) = shape else {
             return self.decide(key, sql, ctx);
         };
         let shape_key = ShapeKey {
@@ -141,15 +226,10 @@ impl DecisionCache {
         };
         match self.shapes.get(&shape_key) {
             Some(ShapeEntry::Template(template)) => {
-                if let Some(forward) = octodb_policy::instantiate(&template, &shape) {
-                    self.counts.hits.fetch_add(1, Ordering::Relaxed);
-                    metrics::shape_cache(metrics::SHAPE_HIT);
-                    let decided = Ok(Decision::Forward(forward));
-                    if cfg!(debug_assertions) {
-                        let full = octodb_policy::check(sql, ctx, false);
-                        debug_assert_eq!(decided, full, "shape cache disagrees on {sql:?}");
-                    }
-                    return Arc::new(decided);
+                if let Some(decided) = self.by_template(&template, &shape, sql, ctx) {
+                    memo.remember(&shape, sql, template.clone());
+                    memo.insert(shape_key.shape, template);
+                    return decided;
                 }
                 self.decide(key, sql, ctx)
             }
@@ -175,11 +255,60 @@ impl DecisionCache {
                             ShapeEntry::Unfit
                         }
                     };
+                    if let ShapeEntry::Template(template) = &entry {
+                        memo.remember(&shape, sql, template.clone());
+                        memo.insert(shape_key.shape.clone(), template.clone());
+                    }
                     self.shapes.insert(shape_key, entry);
                 }
                 outcome
             }
         }
+    }
+
+    /// The decision for `sql` made from its shape's template, `None` if the template does
+    /// not fit the shape.
+    fn by_template(
+        &self,
+        template: &Template,
+        shape: &octodb_policy::Shape,
+        sql: &str,
+        ctx: &SessionContext<'_>,
+    ) -> Option<Outcome> {
+        let forward = octodb_policy::instantiate(template, shape)?;
+        self.counts.hits.fetch_add(1, Ordering::Relaxed);
+        metrics::shape_cache(metrics::SHAPE_HIT);
+        let decided = Ok(Decision::Forward(forward));
+        if cfg!(debug_assertions) {
+            let full = octodb_policy::check(sql, ctx, false);
+            debug_assert_eq!(decided, full, "shape cache disagrees on {sql:?}");
+        }
+        Some(Arc::new(decided))
+    }
+
+    /// The decision for `sql` from the first of the memo's patterns it matches, which then
+    /// comes first.
+    fn by_patterns(
+        &self,
+        memo: &mut ShapeMemo,
+        sql: &str,
+        ctx: &SessionContext<'_>,
+    ) -> Option<Outcome> {
+        let (at, literals) = memo
+            .patterns
+            .iter()
+            .enumerate()
+            .find_map(|(i, (pattern, _))| Some((i, pattern.literals(sql)?)))?;
+        let forward = octodb_policy::instantiate_literals(&memo.patterns[at].1, &literals)?;
+        memo.patterns[..=at].rotate_right(1);
+        self.counts.hits.fetch_add(1, Ordering::Relaxed);
+        metrics::shape_cache(metrics::SHAPE_HIT);
+        let decided = Ok(Decision::Forward(forward));
+        if cfg!(debug_assertions) {
+            let full = octodb_policy::check(sql, ctx, false);
+            debug_assert_eq!(decided, full, "a shape pattern disagrees on {sql:?}");
+        }
+        Some(Arc::new(decided))
     }
 
     /// The full check, stored in the exact level.
@@ -230,14 +359,15 @@ mod tests {
     #[test]
     fn decisions_are_reused_only_for_the_same_context() {
         let cache = DecisionCache::new(1 << 20);
+        let mut memo = ShapeMemo::default();
         let m1 = mapping(1, "t_a__app");
         let ctx = SessionContext {
             mapping: &m1,
             current_db: Some("app"),
             user: "u",
         };
-        let a = cache.check(1, "SELECT * FROM t", &ctx, false);
-        let b = cache.check(1, "SELECT * FROM t", &ctx, false);
+        let a = cache.check(1, "SELECT * FROM t", &ctx, false, &mut memo);
+        let b = cache.check(1, "SELECT * FROM t", &ctx, false, &mut memo);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(forwarded(&a).contains("t_a__app"));
         // Another tenant with the same mapping version gets its own decision.
@@ -246,7 +376,7 @@ mod tests {
             mapping: &m2,
             ..ctx
         };
-        let c = cache.check(2, "SELECT * FROM t", &ctx2, false);
+        let c = cache.check(2, "SELECT * FROM t", &ctx2, false, &mut memo);
         assert!(forwarded(&c).contains("t_b__app"));
         // A new mapping version of the same tenant is decided afresh.
         let m3 = mapping(2, "t_a2__app");
@@ -254,11 +384,14 @@ mod tests {
             mapping: &m3,
             ..ctx
         };
-        assert!(forwarded(&cache.check(1, "SELECT * FROM t", &ctx3, false)).contains("t_a2__app"));
+        assert!(
+            forwarded(&cache.check(1, "SELECT * FROM t", &ctx3, false, &mut memo))
+                .contains("t_a2__app")
+        );
         // Refusals are cached too, and prepared-ness is part of the key.
-        let r = cache.check(1, "SELECT ?", &ctx, false);
+        let r = cache.check(1, "SELECT ?", &ctx, false, &mut memo);
         assert!(r.is_err());
-        assert!(cache.check(1, "SELECT ?", &ctx, true).is_ok());
+        assert!(cache.check(1, "SELECT ?", &ctx, true, &mut memo).is_ok());
         assert!(!cache.is_empty());
     }
 
@@ -276,6 +409,7 @@ mod tests {
     #[test]
     fn literals_share_one_template() {
         let cache = DecisionCache::new(1 << 20);
+        let mut memo = ShapeMemo::default();
         let m = mapping(1, "t_a__app");
         let ctx = ctx_of(&m, Some("app"), "u");
         for id in 0..200 {
@@ -283,7 +417,7 @@ mod tests {
                 format!("SELECT c FROM sbtest1 WHERE id={id}"),
                 format!("SELECT c FROM sbtest1 WHERE name='n\\{id}''s' LIMIT {id}, 5"),
             ] {
-                let got = cache.check(1, &sql, &ctx, false);
+                let got = cache.check(1, &sql, &ctx, false, &mut memo);
                 assert_eq!(*got, octodb_policy::check(&sql, &ctx, false), "{sql}");
             }
         }
@@ -292,10 +426,14 @@ mod tests {
         assert_eq!(counts.hits.load(Ordering::Relaxed), 398);
         assert_eq!(counts.mismatches.load(Ordering::Relaxed), 0);
         assert_eq!(cache.len(), 2);
-        assert!(
-            forwarded(&cache.check(1, "SELECT c FROM sbtest1 WHERE id=77", &ctx, false))
-                .ends_with("WHERE id = 77")
-        );
+        assert!(forwarded(&cache.check(
+            1,
+            "SELECT c FROM sbtest1 WHERE id=77",
+            &ctx,
+            false,
+            &mut memo
+        ))
+        .ends_with("WHERE id = 77"));
     }
 
     /// A template is used only in the context it was made in: another tenant, mapping
@@ -303,28 +441,32 @@ mod tests {
     #[test]
     fn templates_are_reused_only_for_the_same_context() {
         let cache = DecisionCache::new(1 << 20);
+        let mut memo = ShapeMemo::default();
         let (m1, m2, m3) = (
             mapping(1, "t_a__app"),
             mapping(1, "t_b__app"),
             mapping(2, "t_a2__app"),
         );
-        let warm = |tenant, ctx: &SessionContext<'_>| {
-            cache.check(tenant, "SELECT a FROM t WHERE id=1", ctx, false);
-            forwarded(&cache.check(tenant, "SELECT a FROM t WHERE id=2", ctx, false))
+        // One session's memo throughout: it must follow each change of context.
+        let warm = |tenant, ctx: &SessionContext<'_>, memo: &mut ShapeMemo| {
+            cache.check(tenant, "SELECT a FROM t WHERE id=1", ctx, false, memo);
+            forwarded(&cache.check(tenant, "SELECT a FROM t WHERE id=2", ctx, false, memo))
         };
-        assert!(warm(1, &ctx_of(&m1, Some("app"), "u")).contains("t_a__app"));
-        assert!(warm(2, &ctx_of(&m2, Some("app"), "u")).contains("t_b__app"));
-        assert!(warm(1, &ctx_of(&m3, Some("app"), "u")).contains("t_a2__app"));
+        assert!(warm(1, &ctx_of(&m1, Some("app"), "u"), &mut memo).contains("t_a__app"));
+        assert!(warm(2, &ctx_of(&m2, Some("app"), "u"), &mut memo).contains("t_b__app"));
+        assert!(warm(1, &ctx_of(&m3, Some("app"), "u"), &mut memo).contains("t_a2__app"));
         // No current database: the unqualified table is refused, never templated.
         let none = ctx_of(&m1, None, "u");
         assert!(cache
-            .check(1, "SELECT a FROM t WHERE id=3", &none, false)
+            .check(1, "SELECT a FROM t WHERE id=3", &none, false, &mut memo)
             .is_err());
         assert!(cache
-            .check(1, "SELECT a FROM t WHERE id=4", &none, false)
+            .check(1, "SELECT a FROM t WHERE id=4", &none, false, &mut memo)
             .is_err());
         let other_user = ctx_of(&m1, Some("app"), "v");
-        assert!(warm(1, &other_user).contains("t_a__app"));
+        assert!(warm(1, &other_user, &mut memo).contains("t_a__app"));
+        // Back in the first context: the memo starts over from the shared level's template.
+        assert!(warm(1, &ctx_of(&m1, Some("app"), "u"), &mut memo).contains("t_a__app"));
         assert_eq!(cache.shape_counts().templates.load(Ordering::Relaxed), 4);
     }
 
@@ -333,6 +475,7 @@ mod tests {
     #[test]
     fn no_template_where_it_cannot_be_shared() {
         let cache = DecisionCache::new(1 << 20);
+        let mut memo = ShapeMemo::default();
         let m = mapping(1, "t_a__app");
         let ctx = ctx_of(&m, Some("app"), "u");
         for i in 0..3 {
@@ -348,12 +491,49 @@ mod tests {
                 ),
                 (format!("SET autocommit = {}", i % 2), false),
             ] {
-                let got = cache.check(1, &sql, &ctx, prepared);
+                let got = cache.check(1, &sql, &ctx, prepared, &mut memo);
                 assert_eq!(*got, octodb_policy::check(&sql, &ctx, prepared), "{sql}");
             }
         }
         let counts = cache.shape_counts();
         assert_eq!(counts.templates.load(Ordering::Relaxed), 0);
         assert_eq!(counts.hits.load(Ordering::Relaxed), 0);
+    }
+
+    /// A session's memo serves the shapes it saw, in its own context only, and stays within
+    /// its capacity.
+    #[test]
+    fn a_session_memo_serves_its_own_shapes() {
+        let cache = DecisionCache::new(1 << 20);
+        let m = mapping(1, "t_a__app");
+        let ctx = ctx_of(&m, Some("app"), "u");
+        let mut memo = ShapeMemo::default();
+        for id in 0..10 {
+            let sql = format!("SELECT c FROM sbtest1 WHERE id={id}");
+            let got = cache.check(1, &sql, &ctx, false, &mut memo);
+            assert_eq!(*got, octodb_policy::check(&sql, &ctx, false), "{sql}");
+        }
+        assert_eq!(memo.len(), 1);
+        assert_eq!(cache.shape_counts().hits.load(Ordering::Relaxed), 9);
+        // Another database: same shape, other template, memo emptied first.
+        let db2 = ctx_of(&m, None, "u");
+        let refused = cache.check(
+            1,
+            "SELECT c FROM sbtest1 WHERE id=5",
+            &db2,
+            false,
+            &mut memo,
+        );
+        assert!(refused.is_err());
+        assert!(memo.is_empty());
+        // Many shapes: the memo stays bounded, and every decision is still the full check's.
+        for n in 0..(ShapeMemo::CAPACITY * 2 + 5) {
+            let sql = format!("SELECT c{n} FROM sbtest1 WHERE id={n}");
+            for _ in 0..2 {
+                let got = cache.check(1, &sql, &ctx, false, &mut memo);
+                assert_eq!(*got, octodb_policy::check(&sql, &ctx, false), "{sql}");
+            }
+            assert!(memo.len() <= ShapeMemo::CAPACITY);
+        }
     }
 }

@@ -54,8 +54,8 @@ async fn main() -> anyhow::Result<()> {
 /// Logs to stdout, filtered by RUST_LOG (default info). `log_format = "json"`
 /// (`OCTODB_LOG_FORMAT=json`) writes one JSON object a line, for log shippers: each carries the
 /// session span's fields (`session_id`, `peer`, then `tenant` and `user` once known), so a
-/// session's lines can be found without parsing text. The span is the one per connection: no
-/// span is made per statement.
+/// session's lines can be found without parsing text. A session makes its span only when it
+/// logs, so a quiet session pays nothing for it.
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -11,7 +11,7 @@ use octodb_catalog::Catalog;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::audit::{AuditSampler, AuditWriter};
 use crate::backend::Backends;
@@ -263,7 +263,8 @@ fn start_audit_writer(
 }
 
 /// One client connection, from accept to close. `peer` is the address `accept` returned (no
-/// `getpeername` per connection); the span formats it only when it is enabled.
+/// `getpeername` per connection). The session logs in its own span, made only when it logs
+/// (`crate::session`).
 async fn handle_client(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -272,24 +273,10 @@ async fn handle_client(
 ) {
     let _ = stream.set_nodelay(true);
     let id = shared.next_connection_id();
-    let span = info_span!(
-        "session",
-        session_id = id,
-        peer = %peer,
-        tenant = tracing::field::Empty,
-        user = tracing::field::Empty
-    );
-    async move {
-        metrics::connection_opened();
-        // Borrowed halves: closing the socket when the session ends sends the FIN, without
-        // the extra shutdown(2) that owned halves make on drop.
-        let (r, w) = stream.split();
-        let result = crate::session::serve(r, w, shared, id, Some(peer.ip()), shutdown).await;
-        metrics::connection_closed();
-        if let Err(e) = result {
-            info!(kind = e.kind(), error = %e, "session ended with an error");
-        }
-    }
-    .instrument(span)
-    .await
+    metrics::connection_opened();
+    // Borrowed halves: closing the socket when the session ends sends the FIN, without the
+    // extra shutdown(2) that owned halves make on drop.
+    let (r, w) = stream.split();
+    let _ = crate::session::serve(r, w, shared, id, Some(peer), shutdown).await;
+    metrics::connection_closed();
 }

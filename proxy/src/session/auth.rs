@@ -321,7 +321,7 @@ where
         self.current_db = req.database;
         self.collation = collation;
         self.state = super::state::SessionState::new(set_names_for(collation));
-        tracing::info!(user = %self.id.login.username, "changed user");
+        super::session_event!(self, info, "changed user");
         self.ok().await
     }
 }

@@ -4,9 +4,8 @@
 //! ones can be used.
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::{info, warn};
 
-use super::{Identity, Session};
+use super::{session_event, Identity, Session};
 use crate::error::{codes, ClientError};
 use crate::follow::Eviction;
 
@@ -31,7 +30,7 @@ where
 {
     /// Ends the session for a catalog change: an error packet, then the socket closes.
     pub(super) async fn evict(&mut self, e: &Eviction) {
-        info!(reason = ?e, "session closed after a catalog change");
+        session_event!(self, info, reason = ?e, "session closed after a catalog change");
         let ce = eviction_error(e, &self.id.login.tenant_name);
         let _ = self.error(ce).await;
         let _ = self.writer.flush().await;
@@ -57,7 +56,7 @@ where
             Ok(Some(login)) if login.tenant_id == self.id.login.tenant_id => login,
             Ok(_) => return Some(Eviction::UserGone),
             Err(e) => {
-                warn!(error = %e, "reloading the name mapping failed");
+                session_event!(self, warn, error = %e, "reloading the name mapping failed");
                 return None;
             }
         };
@@ -67,15 +66,17 @@ where
         let id = Identity::new(login);
         if let Some(db) = &self.current_db {
             if id.mapping.physical(db).is_none() {
-                info!(database = %db, "the current database was dropped");
+                session_event!(self, info, database = %db, "the current database was dropped");
                 self.current_db = None;
             }
         }
-        info!(
-            mapping_version = id.mapping.version,
+        self.id = std::sync::Arc::new(id);
+        session_event!(
+            self,
+            info,
+            mapping_version = self.id.mapping.version,
             "name mapping reloaded"
         );
-        self.id = std::sync::Arc::new(id);
         None
     }
 }

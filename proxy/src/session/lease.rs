@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
+use super::session_event;
 use mysql_async::consts::CapabilityFlags;
 use octodb_policy::session_values;
 use octodb_policy::StatementKind;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::info;
 
 use super::results::Done;
 use super::Session;
@@ -82,7 +82,7 @@ where
                 .await
                 .map_err(|e| {
                     metrics::backend_error();
-                    info!(error = %e, "backend checkout failed");
+                    session_event!(self, info, error = %e, "backend checkout failed");
                     Acquire::Fail(checkout_error(&e))
                 })?;
             self.backend = Some(lease);
@@ -101,7 +101,7 @@ where
         };
         for stmt in &plan {
             if let Err(e) = conn.raw.query_drop(stmt.as_str()).await {
-                info!(error = %e, "replaying the session state failed");
+                session_event!(self, info, error = %e, "replaying the session state failed");
                 let dead = connection_lost(&e);
                 lease.discard();
                 self.backend = None;
@@ -215,7 +215,7 @@ where
             other => {
                 // The connection is gone, and with it any open transaction.
                 metrics::backend_error();
-                info!(error = %other, "backend connection lost");
+                session_event!(self, info, error = %other, "backend connection lost");
                 self.drop_broken();
                 self.tx.in_transaction = false;
                 self.state.connection_lost();

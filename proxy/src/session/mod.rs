@@ -14,6 +14,7 @@ mod stats;
 pub mod tx;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mysql_async::consts::CapabilityFlags;
@@ -21,7 +22,6 @@ use octodb_catalog::Login;
 use octodb_policy::{Mapping, Refusal, SessionContext};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
 
 use crate::backend::{Lease, Pins};
 use crate::error::{codes, ClientError, SessionError};
@@ -112,7 +112,47 @@ pub struct Session<R, W> {
     /// Tables written in the open transaction: marked again in the result cache when it
     /// ends (see `cached`).
     tx_writes: Vec<octodb_policy::TableRef>,
+    /// The templates of the shapes this session sent (see `crate::cache`).
+    memo: crate::cache::ShapeMemo,
+    /// Column definitions as rewritten for this session (see `results`).
+    defs: results::DefMemo,
+    /// The connection id and the client's address, for the session's log span.
+    connection_id: u32,
+    peer: Option<SocketAddr>,
 }
+
+/// The span of a session's log events (`session_id`, `peer`, and `tenant` and `user` once
+/// known). It is made only when an event is logged: a span entered around the whole session
+/// would cost every connection its formatted fields and every poll an enter and an exit.
+pub(crate) fn session_span(
+    connection_id: u32,
+    peer: Option<SocketAddr>,
+    id: Option<&Identity>,
+) -> tracing::Span {
+    let peer = peer.map(tracing::field::display);
+    match id {
+        Some(id) => tracing::info_span!(
+            "session",
+            session_id = connection_id,
+            peer,
+            tenant = id.login.tenant_name.as_str(),
+            user = id.login.username.as_str()
+        ),
+        None => tracing::info_span!("session", session_id = connection_id, peer),
+    }
+}
+
+/// Logs an event inside the session's span: `session_event!(self, info, field = .., "..")`.
+macro_rules! session_event {
+    ($session:expr, $level:ident, $($event:tt)+) => {{
+        // Field by field, so that it can be used while another field is borrowed.
+        let _span =
+            $crate::session::session_span($session.connection_id, $session.peer, Some(&$session.id))
+                .entered();
+        tracing::$level!($($event)+);
+    }};
+}
+use session_event;
 
 /// Serves one client connection from the greeting to the end.
 pub async fn serve<R, W>(
@@ -120,7 +160,7 @@ pub async fn serve<R, W>(
     writer: W,
     shared: Arc<Shared>,
     connection_id: u32,
-    peer: Option<std::net::IpAddr>,
+    peer: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> Result<(), SessionError>
 where
@@ -129,16 +169,16 @@ where
 {
     let mut reader = PacketReader::new(reader, shared.config.max_packet_size);
     let mut writer = PacketWriter::new(writer);
-    let hello = match auth::handshake(&mut reader, &mut writer, &shared, connection_id, peer).await
-    {
-        Ok(hello) => hello,
-        Err(e) => {
-            auth::refuse(&mut writer, &e).await;
-            return Err(e);
-        }
-    };
-    tracing::Span::current().record("tenant", hello.id.login.tenant_name.as_str());
-    tracing::Span::current().record("user", hello.id.login.username.as_str());
+    let peer_ip = peer.map(|p| p.ip());
+    let hello =
+        match auth::handshake(&mut reader, &mut writer, &shared, connection_id, peer_ip).await {
+            Ok(hello) => hello,
+            Err(e) => {
+                auth::refuse(&mut writer, &e).await;
+                session_ended(connection_id, peer, None, &e);
+                return Err(e);
+            }
+        };
     let follow = shared.followers.subscribe(&hello.id.login);
     let clock = stats::StatementClock::new(shared.tenant_labels.slot(
         hello.id.login.tenant_id,
@@ -164,10 +204,27 @@ where
         limit: hello.admission,
         clock,
         tx_writes: Vec::new(),
+        memo: crate::cache::ShapeMemo::default(),
+        defs: results::DefMemo::default(),
+        connection_id,
+        peer,
     };
     let result = session.command_loop(shutdown).await;
     session.release_backend().await;
+    if let Err(e) = &result {
+        session_ended(connection_id, peer, Some(&session.id), e);
+    }
     result
+}
+
+fn session_ended(
+    connection_id: u32,
+    peer: Option<SocketAddr>,
+    id: Option<&Identity>,
+    e: &SessionError,
+) {
+    let _span = session_span(connection_id, peer, id).entered();
+    tracing::info!(kind = e.kind(), error = %e, "session ended with an error");
 }
 
 impl<R, W> Session<R, W>
@@ -176,6 +233,9 @@ where
     W: AsyncWrite + Unpin,
 {
     async fn command_loop(&mut self, shutdown: CancellationToken) -> Result<(), SessionError> {
+        // One wait for the whole session, not one registered and dropped per command.
+        let stop = shutdown.cancelled();
+        tokio::pin!(stop);
         loop {
             let read = tokio::select! {
                 r = self.reader.read(None) => r,
@@ -186,7 +246,7 @@ where
                     self.evict(&e).await;
                     return Ok(());
                 }
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = &mut stop => return Ok(()),
             };
             let (seq, payload) = match read {
                 Ok(p) => p,
@@ -243,7 +303,7 @@ where
             command::RESET_CONNECTION => self.com_reset_connection().await?,
             command::CHANGE_USER => self.com_change_user(body).await?,
             other => {
-                debug!(command = other, "unknown command refused");
+                session_event!(self, debug, command = other, "unknown command refused");
                 self.error(ClientError::new(
                     codes::ER_UNKNOWN_COM,
                     "08S01",
@@ -255,22 +315,17 @@ where
         Ok(Flow::Continue)
     }
 
-    fn policy_context(&self) -> SessionContext<'_> {
-        SessionContext {
+    /// The policy's decision for a statement, through the session's templates and the shared
+    /// decision cache.
+    fn decide(&mut self, sql: &str, prepared: bool) -> crate::cache::Outcome {
+        let ctx = SessionContext {
             mapping: &self.id.mapping,
             current_db: self.current_db.as_deref(),
             user: &self.id.login.username,
-        }
-    }
-
-    /// The policy's decision for a statement, through the shared decision cache.
-    fn decide(&self, sql: &str, prepared: bool) -> crate::cache::Outcome {
-        self.shared.decisions.check(
-            self.id.login.tenant_id,
-            sql,
-            &self.policy_context(),
-            prepared,
-        )
+        };
+        self.shared
+            .decisions
+            .check(self.id.login.tenant_id, sql, &ctx, prepared, &mut self.memo)
     }
 
     /// Sends an OK packet with the session's status.

@@ -219,7 +219,10 @@ where
                         &mut self.writer,
                         &mut conn.raw,
                         first,
-                        &self.id.names,
+                        results::Names {
+                            id: &self.id,
+                            memo: &mut self.defs,
+                        },
                         remap,
                         status,
                         None,

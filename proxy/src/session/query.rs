@@ -97,7 +97,10 @@ where
                         &mut self.writer,
                         &mut conn.raw,
                         first,
-                        &self.id.names,
+                        results::Names {
+                            id: &self.id,
+                            memo: &mut self.defs,
+                        },
                         remap,
                         status,
                         capture.as_mut(),

@@ -59,6 +59,48 @@ pub fn write_def(buf: &mut Vec<u8>, def: &ColumnDef<'_>, names: &NameMap) {
     write_column_def(buf, def, schema, None);
 }
 
+/// Column definitions as the client was sent them, by their bytes from the backend: a
+/// statement run again gets the same definitions, and rewriting them is a good part of
+/// relaying a short result. The rewrites depend on the tenant's name map, so the memo holds
+/// the identity they were made for (kept alive, so it cannot be mistaken for a later one) and
+/// starts over for another. It keeps at most [`DefMemo::CAPACITY`] definitions.
+#[derive(Default)]
+pub struct DefMemo {
+    owner: Option<std::sync::Arc<super::Identity>>,
+    defs: HashMap<Box<[u8]>, Box<[u8]>, ahash::RandomState>,
+}
+
+impl DefMemo {
+    /// Definitions a session keeps at most.
+    pub const CAPACITY: usize = 64;
+
+    /// Starts over unless the rewrites were made for `id`.
+    fn follow(&mut self, id: &std::sync::Arc<super::Identity>) {
+        if !self
+            .owner
+            .as_ref()
+            .is_some_and(|o| std::sync::Arc::ptr_eq(o, id))
+        {
+            self.defs.clear();
+            self.owner = Some(id.clone());
+        }
+    }
+
+    fn insert(&mut self, raw: &[u8], out: &[u8]) {
+        if self.defs.len() >= Self::CAPACITY {
+            self.defs.clear();
+        }
+        self.defs.insert(raw.into(), out.into());
+    }
+}
+
+/// The names a result is rewritten with: the session's identity, and its memo of rewritten
+/// column definitions.
+pub struct Names<'a> {
+    pub id: &'a std::sync::Arc<super::Identity>,
+    pub memo: &'a mut DefMemo,
+}
+
 /// Relays the answer whose first packet was `first` to the client, up to (not including) its
 /// terminator: column definitions with logical names, then the rows as the backend sent them
 /// (text or binary, which is what the client asked for), or re-encoded with physical names
@@ -67,7 +109,7 @@ pub async fn relay<W>(
     w: &mut PacketWriter<W>,
     conn: &mut RawConn,
     first: Response,
-    names: &NameMap,
+    names: Names<'_>,
     remap: Option<&NameMap>,
     status: StatusFlags,
     mut capture: Option<&mut Capture>,
@@ -75,6 +117,8 @@ pub async fn relay<W>(
 where
     W: tokio::io::AsyncWrite + Unpin,
 {
+    let Names { id, memo: defs } = names;
+    let names = &id.names;
     let n = match first {
         Response::Columns(n) => n,
         first => {
@@ -100,13 +144,22 @@ where
     w.end_packet(at).await?;
     // Column types, for re-encoding binary rows only.
     let mut types: Vec<(ColumnType, ColumnFlags)> = Vec::new();
+    let typed = binary && remap.is_some();
+    defs.follow(id);
     for _ in 0..n {
-        let def = ColumnDef::parse(conn.next_packet().await?)?;
-        if binary && remap.is_some() {
-            types.push((def.column_type, def.flags));
-        }
+        let raw = conn.next_packet().await?;
         let at = w.begin_packet();
-        write_def(w.payload(), &def, names);
+        match defs.defs.get(raw) {
+            Some(out) if !typed => w.payload().extend_from_slice(out),
+            _ => {
+                let def = ColumnDef::parse(raw)?;
+                if typed {
+                    types.push((def.column_type, def.flags));
+                }
+                write_def(w.payload(), &def, names);
+                defs.insert(raw, &w.payload()[at + 4..]);
+            }
+        }
         if let Some(c) = capture.as_deref_mut() {
             c.take(&w.payload()[at + 4..], false);
         }
@@ -421,6 +474,43 @@ mod tests {
         let mut names = NameMap::default();
         names.insert(b"t_a__app".to_vec(), b"app".to_vec());
         names
+    }
+
+    fn identity() -> std::sync::Arc<super::super::Identity> {
+        std::sync::Arc::new(super::super::Identity::new(octodb_catalog::Login {
+            tenant_id: 1,
+            tenant_name: "t".into(),
+            tenant_status: octodb_catalog::TenantStatus::Ready,
+            username: "u".into(),
+            verifier: [1; 20],
+            databases: Vec::new(),
+            mapping_version: 1,
+            backend_host: String::new(),
+            backend_port: 0,
+            backend_user: String::new(),
+            backend_password: String::new(),
+        }))
+    }
+
+    /// The memo keeps rewrites for one identity only, and within its capacity.
+    #[test]
+    fn definition_memo_follows_the_identity() {
+        let (a, b) = (identity(), identity());
+        let mut memo = DefMemo::default();
+        memo.follow(&a);
+        memo.insert(b"raw", b"out");
+        memo.follow(&a);
+        assert_eq!(
+            memo.defs.get(&b"raw"[..]).map(|o| &o[..]),
+            Some(&b"out"[..])
+        );
+        // Another identity, even one with the same content: its rewrites are made afresh.
+        memo.follow(&b);
+        assert!(memo.defs.is_empty());
+        for i in 0..DefMemo::CAPACITY * 2 {
+            memo.insert(i.to_string().as_bytes(), b"x");
+            assert!(memo.defs.len() <= DefMemo::CAPACITY);
+        }
     }
 
     #[test]

@@ -108,6 +108,23 @@ async fn pending(fx: &Fixture) -> Result<u64> {
     Ok(reply.count() as u64)
 }
 
+/// Waits until the group has no pending entry and the stream is empty: a worker marks its job
+/// finished in the catalog and then acknowledges and deletes the stream entry, so those may
+/// come a little later than the status.
+async fn settled(fx: &Fixture) -> Result<()> {
+    let mut conn = redis_conn().await?;
+    let (mut pending_now, mut length) = (0, 0);
+    for _ in 0..200 {
+        pending_now = pending(fx).await?;
+        length = conn.xlen(stream(fx)).await?;
+        if pending_now == 0 && length == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("after 10 s, {pending_now} entries pending and {length} in the stream")
+}
+
 async fn wait_status(catalog: &Catalog, job_id: u64) -> Result<octodb_catalog::Job> {
     for _ in 0..400 {
         let job = catalog.job(job_id).await?.context("job")?;
@@ -130,6 +147,7 @@ async fn tenant_provisioned_through_the_stream() -> Result<()> {
         let name = fx.tenant_name("rq");
         server.ready_tenant(&op, &name).await?;
         // It went through the stream: the entry was added, read by the group, acked and deleted.
+        settled(&fx).await?;
         let mut conn = redis_conn().await?;
         let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
             .arg("STREAM")
@@ -140,7 +158,6 @@ async fn tenant_provisioned_through_the_stream() -> Result<()> {
             redis::from_redis_value(info.get("entries-added").context("entries-added")?)?;
         let length: i64 = redis::from_redis_value(info.get("length").context("length")?)?;
         ensure!(added >= 1 && length == 0, "{info:?}");
-        ensure!(pending(&fx).await? == 0);
         server.stop().await
     })
     .await
@@ -175,7 +192,7 @@ async fn entry_of_a_dead_consumer_is_claimed() -> Result<()> {
             job.status == JobStatus::Succeeded && job.attempts == 1,
             "{job:?}"
         );
-        ensure!(pending(&fx).await? == 0);
+        settled(&fx).await?;
         server.stop().await
     })
     .await
@@ -199,7 +216,7 @@ async fn lost_redis_keys_converge_from_the_catalog() -> Result<()> {
             job.status == JobStatus::Succeeded && job.attempts == 2,
             "{job:?}"
         );
-        ensure!(pending(&fx).await? == 0);
+        settled(&fx).await?;
         server.stop().await
     })
     .await
@@ -229,7 +246,7 @@ async fn permanent_failure_leaves_a_dead_letter() -> Result<()> {
         ensure!(letter.get::<u64>("job_id") == Some(job_id), "{letter:?}");
         let reason: String = letter.get("reason").context("reason")?;
         ensure!(reason.contains("unknown job kind"), "{reason}");
-        ensure!(pending(&fx).await? == 0);
+        settled(&fx).await?;
         server.stop().await
     })
     .await
@@ -292,7 +309,7 @@ async fn retryable_failure_is_retried_through_the_stream_then_fails() -> Result<
             ensure!(dead.ids.len() == 1, "{dead:?}");
             let reason: String = dead.ids[0].get("reason").context("reason")?;
             ensure!(reason == error, "{reason} != {error}");
-            ensure!(pending(&fx).await? == 0);
+            settled(&fx).await?;
             let metrics = server.call("GET", "/metrics", None, None).await?.body;
             for line in [
                 r#"octodb_admin_jobs_total{kind="provision_tenant",outcome="retried"} 2"#,

@@ -30,10 +30,10 @@ pub struct Forward {
     pub calc_found_rows: bool,
     /// The tables a query reads (and a writing statement names): what the result cache
     /// checks for writes since an entry was filled. Empty for special and SHOW statements.
-    pub reads: Vec<TableRef>,
+    pub reads: std::sync::Arc<[TableRef]>,
     /// The tables an INSERT/UPDATE/DELETE/REPLACE may change (every table it names): the
     /// result cache drops entries that read them.
-    pub writes: Vec<TableRef>,
+    pub writes: std::sync::Arc<[TableRef]>,
     /// A plain SELECT whose result depends only on its text, the replayed session state and
     /// the rows of `reads` (see the policy's `footprint` pass): the result cache may reuse it.
     pub cacheable: bool,
@@ -89,8 +89,8 @@ impl Forward {
             sets_user_variable,
             uses_session_values,
             calc_found_rows,
-            reads: Vec::new(),
-            writes: Vec::new(),
+            reads: std::sync::Arc::default(),
+            writes: std::sync::Arc::default(),
             cacheable: false,
             // `check` replaces it with the digest of the tenant's text, which only it has.
             digest: crate::digest::Digest::unset(),

@@ -235,7 +235,7 @@ mod tests {
     fn plain_selects_are_cacheable_with_their_tables() {
         let f = forward("SELECT a, COUNT(*) FROM t JOIN other.u ON t.id = u.id GROUP BY a");
         assert!(f.cacheable);
-        assert_eq!(f.reads, vec![t("t_1__app", "t"), t("t_1__other", "u")]);
+        assert_eq!(*f.reads, [t("t_1__app", "t"), t("t_1__other", "u")]);
         assert!(f.writes.is_empty());
         let f = forward(
             "WITH c AS (SELECT id FROM T WHERE id IN (SELECT id FROM v)) \
@@ -244,8 +244,8 @@ mod tests {
         assert!(f.cacheable);
         // Table names are compared case-insensitively (lower_case_table_names may be on).
         assert_eq!(
-            f.reads,
-            vec![t("t_1__app", "t"), t("t_1__app", "v"), t("t_1__app", "w")]
+            *f.reads,
+            [t("t_1__app", "t"), t("t_1__app", "v"), t("t_1__app", "w")]
         );
     }
 
@@ -279,15 +279,15 @@ mod tests {
     fn writes_name_their_tables() {
         let f = forward("INSERT INTO t (a) SELECT b FROM other.u");
         assert!(!f.cacheable);
-        assert_eq!(f.writes, vec![t("t_1__app", "t"), t("t_1__other", "u")]);
+        assert_eq!(*f.writes, [t("t_1__app", "t"), t("t_1__other", "u")]);
         let f = forward("UPDATE t JOIN u ON t.id = u.id SET t.a = 1");
-        assert_eq!(f.writes, vec![t("t_1__app", "t"), t("t_1__app", "u")]);
+        assert_eq!(*f.writes, [t("t_1__app", "t"), t("t_1__app", "u")]);
         let f = forward("DELETE t1 FROM t AS t1 JOIN u ON t1.id = u.id");
-        assert_eq!(f.writes, vec![t("t_1__app", "t"), t("t_1__app", "u")]);
+        assert_eq!(*f.writes, [t("t_1__app", "t"), t("t_1__app", "u")]);
         let f = forward("DELETE FROM t WHERE id = 1");
-        assert_eq!(f.writes, vec![t("t_1__app", "t")]);
+        assert_eq!(*f.writes, [t("t_1__app", "t")]);
         let f = forward("REPLACE INTO other.x VALUES (1)");
-        assert_eq!(f.writes, vec![t("t_1__other", "x")]);
+        assert_eq!(*f.writes, [t("t_1__other", "x")]);
     }
 
     #[test]

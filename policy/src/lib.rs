@@ -116,8 +116,8 @@ pub fn check(sql: &str, ctx: &SessionContext<'_>, prepared: bool) -> Result<Deci
     let mut forward = Forward::with_facts(sql, kind, remap_names, facts);
     forward.digest = digest;
     let footprint = footprint::of(&stmt, share);
-    forward.reads = footprint.reads;
-    forward.writes = footprint.writes;
+    forward.reads = footprint.reads.into();
+    forward.writes = footprint.writes.into();
     forward.cacheable = footprint.cacheable && !remap_names;
     Ok(Decision::Forward(forward))
 }

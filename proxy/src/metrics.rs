@@ -281,16 +281,43 @@ impl StatementHandles {
         }
     }
 
-    /// Whether these are the series of `kind`, `outcome` and `tenant`.
-    pub fn is_for(&self, kind: &str, outcome: &str, tenant: &metrics::SharedString) -> bool {
-        self.kind == kind
-            && self.outcome == outcome
-            && self.tenant.as_deref() == Some(tenant.as_ref())
-    }
-
     pub fn record(&self, elapsed: std::time::Duration) {
         self.count.increment(1);
         self.seconds.record(elapsed.as_secs_f64());
+    }
+}
+
+/// One tenant label's statement series, registered the first time each is used and kept
+/// for all the sessions that share the label.
+pub struct TenantHandles([[OnceLock<StatementHandles>; OUTCOMES.len()]; KINDS.len()]);
+
+impl Default for TenantHandles {
+    fn default() -> Self {
+        TenantHandles([const { [const { OnceLock::new() }; OUTCOMES.len()] }; KINDS.len()])
+    }
+}
+
+impl std::fmt::Debug for TenantHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantHandles").finish_non_exhaustive()
+    }
+}
+
+impl TenantHandles {
+    /// Records a statement of `kind` and `outcome` under the label `label` gives.
+    pub fn record(
+        &self,
+        label: impl FnOnce() -> metrics::SharedString,
+        kind: &'static str,
+        outcome: &'static str,
+        elapsed: std::time::Duration,
+    ) {
+        match (kind_index(kind), outcome_index(outcome)) {
+            (Some(k), Some(o)) => self.0[k][o]
+                .get_or_init(|| StatementHandles::register(kind, outcome, Some(label())))
+                .record(elapsed),
+            _ => StatementHandles::register(kind, outcome, Some(label())).record(elapsed),
+        }
     }
 }
 

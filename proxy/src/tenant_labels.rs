@@ -79,9 +79,34 @@ pub struct TenantSlot {
     /// Decayed count, written by the ranking only.
     score: AtomicU64,
     named: AtomicBool,
+    /// The statement series labelled with the tenant's name.
+    handles: crate::metrics::TenantHandles,
+}
+
+/// The statement series of the tenants not named, shared by all of them.
+fn other_handles() -> &'static crate::metrics::TenantHandles {
+    static OTHERS: std::sync::OnceLock<crate::metrics::TenantHandles> = std::sync::OnceLock::new();
+    OTHERS.get_or_init(Default::default)
 }
 
 impl TenantSlot {
+    /// Counts one statement and records it in the series of the tenant's label.
+    pub fn record_statement(
+        &self,
+        kind: &'static str,
+        outcome: &'static str,
+        elapsed: std::time::Duration,
+    ) {
+        self.recent.fetch_add(1, Ordering::Relaxed);
+        if self.named.load(Ordering::Relaxed) {
+            let label = || SharedString::from(self.name.clone());
+            self.handles.record(label, kind, outcome, elapsed);
+        } else {
+            let label = || SharedString::const_str(OTHER);
+            other_handles().record(label, kind, outcome, elapsed);
+        }
+    }
+
     /// Counts one statement and returns the tenant's label value.
     pub fn label(&self) -> SharedString {
         self.recent.fetch_add(1, Ordering::Relaxed);
@@ -129,6 +154,7 @@ impl TenantLabels {
                 recent: AtomicU64::new(0),
                 score: AtomicU64::new(0),
                 named: AtomicBool::new(self.mode == TenantLabelMode::All),
+                handles: crate::metrics::TenantHandles::default(),
             })
         });
         Some(slot.clone())

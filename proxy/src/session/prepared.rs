@@ -20,14 +20,14 @@ use crate::protocol::wire;
 
 /// A statement prepared by this session.
 pub struct ClientStmt {
-    sql: String,
+    sql: std::sync::Arc<str>,
     kind: StatementKind,
     remap_names: bool,
     facts: StatementFacts,
     /// The digest of the prepared text, for each execution's statistics.
     digest: std::sync::Arc<octodb_policy::Digest>,
     /// Tables it may write, marked in the result cache after each execution.
-    writes: Vec<octodb_policy::TableRef>,
+    writes: std::sync::Arc<[octodb_policy::TableRef]>,
     num_params: usize,
     types: Option<Vec<ParamType>>,
     long_data: Vec<Option<Vec<u8>>>,
@@ -141,7 +141,7 @@ where
         self.stmts.insert(
             id,
             ClientStmt {
-                sql: f.sql.clone(),
+                sql: f.sql.as_str().into(),
                 kind: f.kind.clone(),
                 remap_names: f.remap_names,
                 facts: f.into(),
@@ -201,8 +201,7 @@ where
         // prepared (and cached, least recently used closed first) like any other.
         let run_sql = self
             .limit
-            .with_timeout(&kind, self.with_session_values(&sql))
-            .into_owned();
+            .with_timeout(&kind, self.with_session_values(&sql));
         let mut retried = false;
         loop {
             if let Err(ce) = self.acquire().await {

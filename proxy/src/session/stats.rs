@@ -25,9 +25,6 @@ pub(super) struct StatementClock {
     /// `None` when tenant labels are off.
     slot: Option<Arc<TenantSlot>>,
     open: Option<Open>,
-    /// The series the session's last statement went to (with tenant labels on): the next one
-    /// usually goes to the same.
-    last: Option<metrics::StatementHandles>,
 }
 
 #[derive(Debug)]
@@ -39,11 +36,7 @@ struct Open {
 
 impl StatementClock {
     pub(super) fn new(slot: Option<Arc<TenantSlot>>) -> Self {
-        StatementClock {
-            slot,
-            open: None,
-            last: None,
-        }
+        StatementClock { slot, open: None }
     }
 
     fn tenant(&self) -> Option<SharedString> {
@@ -71,16 +64,9 @@ where
             return;
         };
         let elapsed = open.started.elapsed();
-        match self.clock.tenant() {
+        match &self.clock.slot {
             None => metrics::statement_done(open.kind, outcome, elapsed),
-            Some(tenant) => {
-                let last = match self.clock.last.take() {
-                    Some(h) if h.is_for(open.kind, outcome, &tenant) => h,
-                    _ => metrics::StatementHandles::register(open.kind, outcome, Some(tenant)),
-                };
-                last.record(elapsed);
-                self.clock.last = Some(last);
-            }
+            Some(slot) => slot.record_statement(open.kind, outcome, elapsed),
         }
         // With digests off nothing drains the map: nothing goes in.
         if self.shared.config.digest_flush_secs > 0 {

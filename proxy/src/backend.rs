@@ -20,6 +20,7 @@ pub mod raw;
 pub mod state;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,9 @@ pub struct TenantPool {
     /// The size `permits` is set up for (the tenant's backend connection cap can change at
     /// run time), and how many permits still have to go after it shrank while they were out.
     size: Mutex<Size>,
+    /// `size.debt`, readable without the lock: almost always 0, and every returned lease
+    /// asks.
+    owed: AtomicUsize,
     idle: Mutex<[Vec<Idle>; 2]>,
     settings: PoolSettings,
 }
@@ -140,6 +144,14 @@ pub struct TenantPool {
 struct Size {
     max: usize,
     debt: usize,
+}
+
+/// A session's hold on its tenant's pool (see [`Backends::checkout`]): the pool, and the
+/// connection cap the session last sized it to, so that an unchanged cap costs nothing.
+#[derive(Default)]
+pub struct PoolHandle {
+    pool: Option<(u64, Arc<TenantPool>)>,
+    max: Option<usize>,
 }
 
 /// All tenant pools of this proxy.
@@ -206,6 +218,7 @@ impl Backends {
             creds,
             permits: Arc::new(Semaphore::new(max)),
             size: Mutex::new(Size { max, debt: 0 }),
+            owed: AtomicUsize::new(0),
             idle: Mutex::new([Vec::new(), Vec::new()]),
             settings: self.settings.clone(),
         });
@@ -215,14 +228,32 @@ impl Backends {
 
     /// A connection from the tenant's pool, waiting at most the configured time. `max` is
     /// the tenant's backend connection cap now (`crate::limits`; the pool follows changes).
+    /// `handle` is the session's own: the pool it used last, found again without the shared
+    /// map while the session's login has the same credentials.
     pub async fn checkout(
         &self,
         login: &Login,
         found_rows: bool,
         max: usize,
+        handle: &mut PoolHandle,
     ) -> Result<Lease, CheckoutError> {
-        let pool = self.pool(login);
-        pool.resize(max);
+        let pool = match &handle.pool {
+            Some((tenant, pool)) if *tenant == login.tenant_id && pool.creds.is(login) => {
+                pool.clone()
+            }
+            _ => {
+                let pool = self.pool(login);
+                *handle = PoolHandle {
+                    pool: Some((login.tenant_id, pool.clone())),
+                    max: None,
+                };
+                pool
+            }
+        };
+        if handle.max != Some(max) {
+            pool.resize(max);
+            handle.max = Some(max);
+        }
         pool.checkout(found_rows).await
     }
 
@@ -280,17 +311,23 @@ impl TenantPool {
             size.debt += fewer - now;
         }
         size.max = max;
+        self.owed.store(size.debt, Ordering::Relaxed);
     }
 
-    /// Whether a permit coming back must be forgotten (the pool shrank meanwhile).
+    /// Whether a permit coming back must be forgotten (the pool shrank meanwhile). A lease
+    /// that reads no debt while a shrink is being recorded gives its permit back; the debt
+    /// is paid by the next ones.
     fn pay_debt(&self) -> bool {
-        let mut size = lock(&self.size);
-        if size.debt > 0 {
-            size.debt -= 1;
-            true
-        } else {
-            false
+        if self.owed.load(Ordering::Relaxed) == 0 {
+            return false;
         }
+        let mut size = lock(&self.size);
+        let paid = size.debt > 0;
+        if paid {
+            size.debt -= 1;
+        }
+        self.owed.store(size.debt, Ordering::Relaxed);
+        paid
     }
 
     async fn checkout(self: Arc<Self>, found_rows: bool) -> Result<Lease, CheckoutError> {
@@ -497,6 +534,7 @@ mod tests {
             },
             permits: Arc::new(Semaphore::new(max)),
             size: Mutex::new(Size { max, debt: 0 }),
+            owed: AtomicUsize::new(0),
             idle: Mutex::new([Vec::new(), Vec::new()]),
             settings: PoolSettings {
                 max,

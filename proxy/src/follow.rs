@@ -131,15 +131,23 @@ impl Subscription {
         eviction(&self.rx.borrow(), user)
     }
 
-    /// Completes when the session of `user` must end. Cancel-safe.
-    pub async fn evicted(&mut self, user: &str) -> Eviction {
-        loop {
-            if let Some(e) = eviction(&self.rx.borrow_and_update(), user) {
-                return e;
-            }
-            if self.rx.changed().await.is_err() {
-                // The registry dropped the channel: nothing more will be published.
-                std::future::pending::<()>().await;
+    /// Completes when the session of `user` must end. It watches on its own copy of the
+    /// channel, so a session can keep it across commands while using the subscription.
+    pub fn watch(
+        &self,
+        user: &str,
+    ) -> impl std::future::Future<Output = Eviction> + Send + 'static {
+        let mut rx = self.rx.clone();
+        let user = user.to_owned();
+        async move {
+            loop {
+                if let Some(e) = eviction(&rx.borrow_and_update(), &user) {
+                    return e;
+                }
+                if rx.changed().await.is_err() {
+                    // The registry dropped the channel: nothing more will be published.
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }

@@ -190,6 +190,18 @@ impl RawConn {
         self.phase
     }
 
+    /// While rows are being read: the whole row packets already received, headers included,
+    /// and how many (see `Framed::take_buffered_rows`); what ends the rows is left to
+    /// [`Self::next_packet`]. Lets a relay copy a run of rows at once.
+    pub fn buffered_rows(&mut self) -> Result<(&[u8], usize), BackendError> {
+        let Phase::Rows { binary } = self.phase else {
+            return Ok((&[], 0));
+        };
+        let taken = self.io.take_buffered_rows(binary);
+        let (range, count) = self.check(taken)?;
+        Ok((self.io.taken(range), count))
+    }
+
     /// Whether an error left the connection unusable.
     pub fn is_broken(&self) -> bool {
         self.broken

@@ -172,6 +172,25 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         }
     }
 
+    /// Appends whole packets as another peer framed them (each shorter than a chunk, as
+    /// `RawConn::buffered_rows` hands them out), numbered in this writer's sequence.
+    pub async fn write_framed(&mut self, packets: &[u8]) -> Result<(), PacketError> {
+        let mut at = self.buf.len();
+        self.buf.extend_from_slice(packets);
+        while let Some(&[a, b, c, _]) = self.buf.get(at..).and_then(|h| h.get(..4)) {
+            let len = usize::from(a) | usize::from(b) << 8 | usize::from(c) << 16;
+            if let Some(seq) = self.buf.get_mut(at + 3) {
+                *seq = self.seq;
+            }
+            self.seq = self.seq.wrapping_add(1);
+            at += 4 + len;
+        }
+        if self.buf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Writes a whole packet.
     pub async fn write_packet(&mut self, payload: &[u8]) -> Result<(), PacketError> {
         let at = self.begin_packet();
@@ -219,6 +238,22 @@ mod tests {
         assert_eq!(roundtrip(MAX_CHUNK).await.2, MAX_CHUNK + 8);
         assert_eq!(roundtrip(MAX_CHUNK + 1).await.2, MAX_CHUNK + 1 + 8);
         assert_eq!(roundtrip(2 * MAX_CHUNK).await.2, 2 * MAX_CHUNK + 12);
+    }
+
+    /// Packets framed elsewhere are renumbered in the writer's sequence, bytes unchanged.
+    #[tokio::test]
+    async fn framed_packets_take_the_writers_sequence() {
+        let mut w = PacketWriter::new(Vec::new());
+        w.set_seq(7);
+        w.write_framed(&[1, 0, 0, 40, b'a', 0, 0, 0, 41, 2, 0, 0, 42, b'b', b'c'])
+            .await
+            .unwrap();
+        w.write_packet(b"d").await.unwrap();
+        w.flush().await.unwrap();
+        assert_eq!(
+            w.inner,
+            [1, 0, 0, 7, b'a', 0, 0, 0, 8, 2, 0, 0, 9, b'b', b'c', 1, 0, 0, 10, b'd']
+        );
     }
 
     #[tokio::test]

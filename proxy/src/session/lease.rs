@@ -78,7 +78,7 @@ where
             let lease = self
                 .shared
                 .backends
-                .checkout(&self.id.login, found_rows, max)
+                .checkout(&self.id.login, found_rows, max, &mut self.pool)
                 .await
                 .map_err(|e| {
                     metrics::backend_error();

@@ -114,6 +114,8 @@ pub struct Session<R, W> {
     tx_writes: Vec<octodb_policy::TableRef>,
     /// The templates of the shapes this session sent (see `crate::cache`).
     memo: crate::cache::ShapeMemo,
+    /// The tenant's pool, as this session last used it.
+    pool: crate::backend::PoolHandle,
     /// Column definitions as rewritten for this session (see `results`).
     defs: results::DefMemo,
     /// The connection id and the client's address, for the session's log span.
@@ -205,6 +207,7 @@ where
         clock,
         tx_writes: Vec::new(),
         memo: crate::cache::ShapeMemo::default(),
+        pool: crate::backend::PoolHandle::default(),
         defs: results::DefMemo::default(),
         connection_id,
         peer,
@@ -233,13 +236,27 @@ where
     W: AsyncWrite + Unpin,
 {
     async fn command_loop(&mut self, shutdown: CancellationToken) -> Result<(), SessionError> {
-        // One wait for the whole session, not one registered and dropped per command.
+        // The waits for shutdown and for an eviction are made once, not once per command
+        // (the eviction wait again when the session's identity changes), and polled only
+        // while the client has sent nothing: a command already there is read first. The
+        // eviction is also checked after every command (`follow_catalog`), and shutdown
+        // before reading the next one.
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
+        let mut watched = self.id.clone();
+        let mut evicted = Box::pin(self.follow.watch(&self.id.login.username));
         loop {
+            if !Arc::ptr_eq(&watched, &self.id) {
+                watched = self.id.clone();
+                evicted = Box::pin(self.follow.watch(&self.id.login.username));
+            }
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
             let read = tokio::select! {
+                biased;
                 r = self.reader.read(None) => r,
-                e = self.follow.evicted(&self.id.login.username) => {
+                e = &mut evicted => {
                     // Not an answer to any command: numbered as the answer to the next one,
                     // so a client reads it (and its reason) when it next sends something.
                     self.writer.set_seq(1);

@@ -171,7 +171,17 @@ where
     wire::eof_packet(w.payload(), status, 0);
     w.end_packet(at).await?;
     let mut rows = 0u64;
+    // Rows relayed as they are, without a copy kept: runs of whole rows already received go
+    // to the client at once.
+    let verbatim = remap.is_none() && capture.is_none();
     loop {
+        if verbatim {
+            let (packets, n) = conn.buffered_rows()?;
+            if n > 0 {
+                w.write_framed(packets).await?;
+                rows += n as u64;
+            }
+        }
         let packet = conn.next_packet().await?;
         match classify_row_or_end(packet, binary) {
             RowOrEnd::Row(row) => {

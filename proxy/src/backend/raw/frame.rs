@@ -202,6 +202,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         Ok(true)
     }
 
+    /// The whole row packets already buffered, headers included, up to the first packet that
+    /// is not a row (EOF, ERR, empty), is split into chunks, or has not fully arrived; and how
+    /// many there are. They count as read: their sequence ids are checked like any packet's.
+    /// `binary`: rows of the binary protocol, which start with 0x00.
+    pub fn take_buffered_rows(
+        &mut self,
+        binary: bool,
+    ) -> Result<(std::ops::Range<usize>, usize), BackendError> {
+        self.consume();
+        let start = self.rpos;
+        let mut at = start;
+        let mut count = 0;
+        while let Some(&[a, b, c, seq]) = self.rbuf.get(at..self.rend).and_then(|r| r.get(..4)) {
+            let len = usize::from(a) | usize::from(b) << 8 | usize::from(c) << 16;
+            if len >= MAX_CHUNK || self.rend - at - 4 < len {
+                break;
+            }
+            let row = match self.rbuf.get(at + 4) {
+                // An empty packet, an ERR, or an EOF: the reader decides.
+                None | Some(0xFF) => false,
+                Some(0xFE) if len < 9 => false,
+                Some(&first) if len > 0 => !binary || first == 0x00,
+                Some(_) => false,
+            };
+            if !row {
+                break;
+            }
+            if seq != self.seq {
+                return Err(BackendError::Protocol(format!(
+                    "packet out of order: expected sequence id {}, got {seq}",
+                    self.seq
+                )));
+            }
+            self.too_large(len)?;
+            self.seq = self.seq.wrapping_add(1);
+            at += 4 + len;
+            count += 1;
+        }
+        self.rpos = at;
+        Ok((start..at, count))
+    }
+
+    /// Bytes of the read buffer that [`Self::take_buffered_rows`] took (valid until the next
+    /// read).
+    pub fn taken(&self, range: std::ops::Range<usize>) -> &[u8] {
+        self.rbuf.get(range).unwrap_or(&[])
+    }
+
     /// The payload of the last packet read (empty before the first).
     pub fn payload(&self) -> &[u8] {
         match self.current {

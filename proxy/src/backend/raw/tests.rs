@@ -228,3 +228,63 @@ async fn connect_timeout_and_refused() {
     let e = RawConn::connect(&opts).await.err().unwrap();
     assert!(e.connection_lost());
 }
+
+/// Rows already received are handed out as whole packets, up to what ends them; the rest of
+/// the answer is read as usual, and an ERR after such a run still ends it.
+#[tokio::test]
+async fn buffered_rows_stop_at_what_ends_them() {
+    let mut err = Vec::new();
+    err_packet(&mut err, 1317, "70100", "interrupted");
+    // A text row may start with 0xFE when its first value is long: still a row.
+    let mut long = vec![0xFE];
+    long.extend_from_slice(&9u64.to_le_bytes());
+    long.extend_from_slice(b"123456789");
+    let (opts, server) = fake(vec![
+        (
+            query(b"SELECT"),
+            vec![
+                vec![1],
+                column(b"a"),
+                EOF.to_vec(),
+                vec![1, b'x'],
+                long.clone(),
+                vec![1, b'y'],
+                EOF.to_vec(),
+            ],
+        ),
+        (
+            query(b"SELECT 2"),
+            vec![vec![1], column(b"a"), EOF.to_vec(), vec![1, b'z'], err],
+        ),
+    ])
+    .await;
+    let mut c = RawConn::connect(&opts).await.unwrap();
+    c.send_query(b"SELECT").await.unwrap();
+    assert_eq!(c.read_response().await.unwrap(), Response::Columns(1));
+    // Nothing is handed out before the rows start.
+    assert_eq!(c.buffered_rows().unwrap().1, 0);
+    c.next_packet().await.unwrap();
+    assert!(is_eof(c.next_packet().await.unwrap()));
+    let (packets, n) = c.buffered_rows().unwrap();
+    assert_eq!(n, 3);
+    let mut want = vec![2, 0, 0, 4, 1, b'x'];
+    want.extend_from_slice(&[u8::try_from(long.len()).unwrap(), 0, 0, 5]);
+    want.extend_from_slice(&long);
+    want.extend_from_slice(&[2, 0, 0, 6, 1, b'y']);
+    assert_eq!(packets, want.as_slice());
+    assert_eq!(c.buffered_rows().unwrap().1, 0);
+    assert!(is_eof(c.next_packet().await.unwrap()));
+    c.drain().await.unwrap();
+    assert_eq!(c.phase(), Phase::Idle);
+    assert_eq!(c.buffered_rows().unwrap().1, 0);
+
+    c.send_query(b"SELECT 2").await.unwrap();
+    assert_eq!(c.read_response().await.unwrap(), Response::Columns(1));
+    c.next_packet().await.unwrap();
+    c.next_packet().await.unwrap();
+    assert_eq!(c.buffered_rows().unwrap().1, 1);
+    let e = c.next_packet().await.unwrap_err();
+    assert!(matches!(e, BackendError::Server { code: 1317, .. }));
+    assert!(!c.is_broken());
+    server.await.unwrap();
+}

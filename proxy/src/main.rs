@@ -20,12 +20,29 @@ struct Args {
     listen: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
+    let config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
         .context("loading the configuration")?;
     init_tracing(config.log_format);
+    // `worker_threads` (see `ProxyConfig`): 1 is a runtime on this thread alone.
+    let runtime = match config.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+    .context("starting the runtime")?;
+    runtime.block_on(serve(args, config))
+}
+
+async fn serve(args: Args, mut config: ProxyConfig) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

@@ -46,7 +46,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(catalog_db: &str) -> Result<Proxy> {
+    fn start(catalog_db: &str, worker_threads: &str) -> Result<Proxy> {
         let password = std::env::var("OCTODB_TEST_MYSQL_PASSWORD").unwrap_or_default();
         let user = std::env::var("OCTODB_TEST_MYSQL_USER").unwrap_or_else(|_| "root".into());
         let auth = if password.is_empty() {
@@ -62,6 +62,7 @@ impl Proxy {
         let mut child = Command::new(env!("CARGO_BIN_EXE_octodb-proxy"))
             .args(["--listen", "127.0.0.1:0"])
             .env("OCTODB_LOG_FORMAT", "json")
+            .env("OCTODB_WORKER_THREADS", worker_threads)
             .env("RUST_LOG", "info")
             .env("OCTODB_CATALOG__URL", url)
             .env("OCTODB_CATALOG__KEY", "5a".repeat(32))
@@ -118,9 +119,19 @@ impl Drop for Proxy {
 
 #[tokio::test]
 async fn json_lines_carry_the_session_id() -> Result<()> {
-    let catalog_db = format!("octodb_jsonlogs_{}", std::process::id());
+    sessions_log_with_their_ids("0").await
+}
+
+/// The same on the single-thread runtime (`worker_threads = 1`).
+#[tokio::test]
+async fn a_single_thread_proxy_serves_and_logs_sessions() -> Result<()> {
+    sessions_log_with_their_ids("1").await
+}
+
+async fn sessions_log_with_their_ids(worker_threads: &str) -> Result<()> {
+    let catalog_db = format!("octodb_jsonlogs_{}_{worker_threads}", std::process::id());
     let result = async {
-        let proxy = Proxy::start(&catalog_db)?;
+        let proxy = Proxy::start(&catalog_db, worker_threads)?;
         let listening = proxy.find("OctoDB proxy listening")?;
         assert_eq!(listening["level"], "INFO", "{listening}");
         let addr: std::net::SocketAddr = listening["fields"]["addr"]

@@ -54,6 +54,18 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     /// is checked when given.
     pub async fn read(&mut self, expected_seq: Option<u8>) -> Result<(u8, Vec<u8>), PacketError> {
         let mut payload = Vec::new();
+        let seq = self.read_into(expected_seq, &mut payload).await?;
+        Ok((seq, payload))
+    }
+
+    /// [`Self::read`] into `payload` (cleared first), so that a caller can reuse one buffer
+    /// for every command. Returns the packet's first sequence id.
+    pub async fn read_into(
+        &mut self,
+        expected_seq: Option<u8>,
+        payload: &mut Vec<u8>,
+    ) -> Result<u8, PacketError> {
+        payload.clear();
         let mut first_seq = None;
         let mut next = expected_seq;
         loop {
@@ -84,7 +96,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
             first_seq.get_or_insert(seq);
             next = Some(seq.wrapping_add(1));
             if len < MAX_CHUNK {
-                return Ok((first_seq.unwrap_or(seq), payload));
+                return Ok(first_seq.unwrap_or(seq));
             }
         }
     }

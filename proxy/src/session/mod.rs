@@ -37,6 +37,9 @@ use results::NameMap;
 use state::SessionState;
 use tx::TxState;
 
+/// Largest command buffer a session keeps between commands.
+const KEEP_PACKET: usize = 64 * 1024;
+
 /// Collation of the connections the backend pools open (utf8mb4_general_ci).
 pub const BACKEND_COLLATION: u16 = 45;
 
@@ -114,6 +117,8 @@ pub struct Session<R, W> {
     tx_writes: Vec<octodb_policy::TableRef>,
     /// The templates of the shapes this session sent (see `crate::cache`).
     memo: crate::cache::ShapeMemo,
+    /// The last command's buffer, reused for the next one.
+    packet: Vec<u8>,
     /// The tenant's pool, as this session last used it.
     pool: crate::backend::PoolHandle,
     /// Column definitions as rewritten for this session (see `results`).
@@ -207,6 +212,7 @@ where
         clock,
         tx_writes: Vec::new(),
         memo: crate::cache::ShapeMemo::default(),
+        packet: Vec::new(),
         pool: crate::backend::PoolHandle::default(),
         defs: results::DefMemo::default(),
         connection_id,
@@ -253,9 +259,10 @@ where
             if shutdown.is_cancelled() {
                 return Ok(());
             }
+            let mut payload = std::mem::take(&mut self.packet);
             let read = tokio::select! {
                 biased;
-                r = self.reader.read(None) => r,
+                r = self.reader.read_into(None, &mut payload) => r,
                 e = &mut evicted => {
                     // Not an answer to any command: numbered as the answer to the next one,
                     // so a client reads it (and its reason) when it next sends something.
@@ -265,8 +272,8 @@ where
                 }
                 _ = &mut stop => return Ok(()),
             };
-            let (seq, payload) = match read {
-                Ok(p) => p,
+            let seq = match read {
+                Ok(seq) => seq,
                 Err(crate::protocol::packet::PacketError::Closed) => return Ok(()),
                 Err(e) => {
                     let e = SessionError::from(e);
@@ -287,6 +294,10 @@ where
                     return Err(e);
                 }
             };
+            // Kept for the next command, unless a large one made it large.
+            if payload.capacity() <= KEEP_PACKET {
+                self.packet = payload;
+            }
             self.writer.flush().await?;
             if flow == Flow::Quit {
                 return Ok(());

@@ -28,6 +28,8 @@ usage: benches/sysbench-compare.sh [options] [-- extra run.sh arguments]
   --no-octodb         measure direct and haproxy only (no build, no tenant)
   --harness PATH      the shared harness (default /work/shared/bench/run.sh)
   --out DIR           results directory (default /tmp/octobench-results/compare-<time>)
+  --proxy-env 'K=V ..' settings for the spawned octodb-proxy only, as OCTODB_* variables
+                      (e.g. 'OCTODB_POOL_MAX=24': the admin would refuse proxy settings)
   --setup-only        build, create the bench catalog, tenant and tables, then stop
                       (benches/many-clients.sh uses it)
 Environment: BACKEND_HOST (127.0.0.1), BACKEND_PORT (3306), BACKEND_USER (root),
@@ -37,7 +39,7 @@ EOF
 
 rounds=3 time_s=10 warmup=3 threads=8 workload=point_select ps_modes=disable,auto
 tables=4 table_size=10000 port=17010 catalog_db=octodb_bench state=/tmp/octodb-bench
-fresh=0 build=1 octodb=1 setup_only=0 harness=/work/shared/bench/run.sh out=""
+fresh=0 build=1 octodb=1 setup_only=0 harness=/work/shared/bench/run.sh out="" proxy_env=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     --harness) harness=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --setup-only) setup_only=1; shift ;;
+    --proxy-env) proxy_env=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "sysbench-compare: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -137,7 +140,7 @@ if [ "$octodb" = 1 ]; then
   # The harness adds the spawned target with its bench user (bench:bench) and database sbtest,
   # which is exactly the tenant's proxy user and logical database.
   # Everything on, as in production: the Prometheus endpoint too (one port above the proxy's).
-  spawn=(--spawn "octodb=$port=env OCTODB_METRICS_LISTEN=127.0.0.1:$((port + 1)) $proxy --listen 127.0.0.1:{port}")
+  spawn=(--spawn "octodb=$port=env OCTODB_METRICS_LISTEN=127.0.0.1:$((port + 1)) $proxy_env $proxy --listen 127.0.0.1:{port}")
 fi
 
 # The harness prepares `sbtest` (and user bench:bench) itself for direct and haproxy; the backend

@@ -276,6 +276,16 @@ impl DecisionCache {
         ctx: &SessionContext<'_>,
     ) -> Option<Outcome> {
         let forward = octodb_policy::instantiate(template, shape)?;
+        Some(self.shape_hit(forward, sql, ctx))
+    }
+
+    /// A decision made from a template: counted, and in debug builds checked in full.
+    fn shape_hit(
+        &self,
+        forward: octodb_policy::Forward,
+        sql: &str,
+        ctx: &SessionContext<'_>,
+    ) -> Outcome {
         self.counts.hits.fetch_add(1, Ordering::Relaxed);
         metrics::shape_cache(metrics::SHAPE_HIT);
         let decided = Ok(Decision::Forward(forward));
@@ -283,7 +293,7 @@ impl DecisionCache {
             let full = octodb_policy::check(sql, ctx, false);
             debug_assert_eq!(decided, full, "shape cache disagrees on {sql:?}");
         }
-        Some(Arc::new(decided))
+        Arc::new(decided)
     }
 
     /// The decision for `sql` from the first of the memo's patterns it matches, which then
@@ -301,14 +311,7 @@ impl DecisionCache {
             .find_map(|(i, (pattern, _))| Some((i, pattern.literals(sql)?)))?;
         let forward = octodb_policy::instantiate_literals(&memo.patterns[at].1, &literals)?;
         memo.patterns[..=at].rotate_right(1);
-        self.counts.hits.fetch_add(1, Ordering::Relaxed);
-        metrics::shape_cache(metrics::SHAPE_HIT);
-        let decided = Ok(Decision::Forward(forward));
-        if cfg!(debug_assertions) {
-            let full = octodb_policy::check(sql, ctx, false);
-            debug_assert_eq!(decided, full, "a shape pattern disagrees on {sql:?}");
-        }
-        Some(Arc::new(decided))
+        Some(self.shape_hit(forward, sql, ctx))
     }
 
     /// The full check, stored in the exact level.

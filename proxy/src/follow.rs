@@ -272,6 +272,7 @@ async fn poll_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::login;
     use octodb_catalog::TenantState;
 
     fn state(status: TenantStatus, users: &[&str]) -> Published {
@@ -281,22 +282,6 @@ mod tests {
             mapping_version: 1,
             users: users.iter().map(|u| u.to_string()).collect(),
         })
-    }
-
-    fn login(tenant_id: u64, user: &str) -> Login {
-        Login {
-            tenant_id,
-            tenant_name: "t".into(),
-            tenant_status: TenantStatus::Ready,
-            username: user.into(),
-            verifier: [0; 20],
-            databases: Vec::new(),
-            mapping_version: 1,
-            backend_host: String::new(),
-            backend_port: 0,
-            backend_user: String::new(),
-            backend_password: String::new(),
-        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod result_cache;
 pub mod server;
 pub mod session;
 pub mod tenant_labels;
+#[cfg(test)]
+mod test_support;
 
 pub use config::ProxyConfig;
 pub use server::{prepare, run, serve, Shared, StartError};

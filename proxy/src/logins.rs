@@ -100,17 +100,9 @@ mod tests {
 
     fn login(user: &str, status: TenantStatus) -> Arc<Identity> {
         Arc::new(Identity::new(Login {
-            tenant_id: 1,
-            tenant_name: "t".into(),
             tenant_status: status,
-            username: user.into(),
             verifier: [1; 20],
-            databases: Vec::new(),
-            mapping_version: 1,
-            backend_host: String::new(),
-            backend_port: 0,
-            backend_user: String::new(),
-            backend_password: String::new(),
+            ..crate::test_support::login(1, user)
         }))
     }
 

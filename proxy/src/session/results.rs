@@ -487,19 +487,9 @@ mod tests {
     }
 
     fn identity() -> std::sync::Arc<super::super::Identity> {
-        std::sync::Arc::new(super::super::Identity::new(octodb_catalog::Login {
-            tenant_id: 1,
-            tenant_name: "t".into(),
-            tenant_status: octodb_catalog::TenantStatus::Ready,
-            username: "u".into(),
-            verifier: [1; 20],
-            databases: Vec::new(),
-            mapping_version: 1,
-            backend_host: String::new(),
-            backend_port: 0,
-            backend_user: String::new(),
-            backend_password: String::new(),
-        }))
+        std::sync::Arc::new(super::super::Identity::new(crate::test_support::login(
+            1, "u",
+        )))
     }
 
     /// The memo keeps rewrites for one identity only, and within its capacity.

@@ -186,6 +186,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         if len >= MAX_CHUNK || avail.len() < 4 + len {
             return Ok(false);
         }
+        self.accept(len, seq)?;
+        let start = self.rpos + 4;
+        self.current = Current::Inline {
+            start,
+            end: start + len,
+        };
+        Ok(true)
+    }
+
+    /// Checks a whole buffered packet's sequence id and size, and counts it as read.
+    fn accept(&mut self, len: usize, seq: u8) -> Result<(), BackendError> {
         if seq != self.seq {
             return Err(BackendError::Protocol(format!(
                 "packet out of order: expected sequence id {}, got {seq}",
@@ -194,12 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
         self.too_large(len)?;
         self.seq = self.seq.wrapping_add(1);
-        let start = self.rpos + 4;
-        self.current = Current::Inline {
-            start,
-            end: start + len,
-        };
-        Ok(true)
+        Ok(())
     }
 
     /// The whole row packets already buffered, headers included, up to the first packet that
@@ -229,14 +235,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             if !row {
                 break;
             }
-            if seq != self.seq {
-                return Err(BackendError::Protocol(format!(
-                    "packet out of order: expected sequence id {}, got {seq}",
-                    self.seq
-                )));
-            }
-            self.too_large(len)?;
-            self.seq = self.seq.wrapping_add(1);
+            self.accept(len, seq)?;
             at += 4 + len;
             count += 1;
         }

@@ -137,8 +137,12 @@ impl Shape {
 /// byte after it, and whether the lexeme before it was a word or a period; a literal of the
 /// same kind starts with the same kind of byte (a digit or a quote), so every lexeme around
 /// it is read as before, and the significant lexemes are the old ones with new literal
-/// values. The raw front checks run on the whole new text, as [`shape`] runs them. Debug
-/// builds compare every match with [`shape`].
+/// values. The raw front checks [`shape`] runs (executable comments, hints, ambiguous
+/// escapes) pass on the known text, which the pattern's statement passed with no comment in
+/// it (the fast tokenizer reads none); they run again on each new string literal, read alone
+/// as the scanner reads it in place: it starts and ends outside any literal or comment, and
+/// its first and last bytes are quotes, which cannot join the text around it into a comment.
+/// Debug builds compare every match with [`shape`].
 #[derive(Debug, Clone)]
 pub struct Pattern {
     sql: Box<str>,
@@ -190,16 +194,17 @@ impl Pattern {
             literals.push(if *number {
                 Literal::Number(text.to_owned())
             } else {
+                // The front checks `shape` runs, on the only new text that can fail them:
+                // the known text passed them, and a number is digits, letters and periods.
+                if lexical::check_raw(text).ok()? {
+                    return None;
+                }
                 Literal::Str(canonical::unquoted(text).collect())
             });
             n += len;
             o = span.end;
         }
         if new.get(n..)? != old.get(o..)? {
-            return None;
-        }
-        // The front checks `shape` runs; the fast tokenizer reads no comment.
-        if lexical::check_raw(sql).ok()? {
             return None;
         }
         #[cfg(debug_assertions)]

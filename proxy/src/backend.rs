@@ -39,6 +39,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct BackendConn {
     pub raw: RawConn,
     stmts: StmtCache,
+    /// The worker whose event loop its socket is registered with (`crate::workers`).
+    home: usize,
 }
 
 impl BackendConn {
@@ -78,6 +80,16 @@ impl BackendConn {
         self.raw.reset().await
     }
 
+    /// The same connection, registered with the current worker's event loop.
+    fn move_here(self: Box<Self>) -> std::io::Result<Box<BackendConn>> {
+        let BackendConn { raw, stmts, .. } = *self;
+        Ok(Box::new(BackendConn {
+            raw: raw.move_here()?,
+            stmts,
+            home: crate::workers::current(),
+        }))
+    }
+
     /// Whether it can go back to a pool: not broken, no answer left unread.
     fn reusable(&self) -> bool {
         !self.raw.is_broken() && self.raw.phase() == Phase::Idle
@@ -97,6 +109,8 @@ pub struct PoolSettings {
     /// server's Prepared_stmt_count stays under max x this for a tenant.
     pub stmt_cache: usize,
     pub max_packet: usize,
+    /// Workers (`crate::workers`): each pool keeps idle connections per worker.
+    pub workers: usize,
 }
 
 /// The tenant's credentials on its backend.
@@ -136,8 +150,20 @@ pub struct TenantPool {
     /// `size.debt`, readable without the lock: almost always 0, and every returned lease
     /// asks.
     owed: AtomicUsize,
-    idle: Mutex<[Vec<Idle>; 2]>,
+    /// Per worker (indexed by `BackendConn::home`).
+    idle: Box<[IdleLists]>,
+    /// Idle connections taken by a session of another worker (and moved to it).
+    moved: AtomicUsize,
     settings: PoolSettings,
+}
+
+/// Idle connections in the order they came back, without and with FOUND_ROWS.
+type IdleLists = Mutex<[Vec<Idle>; 2]>;
+
+fn idle_lists(workers: usize) -> Box<[IdleLists]> {
+    (0..workers.max(1))
+        .map(|_| Mutex::new([Vec::new(), Vec::new()]))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -219,7 +245,8 @@ impl Backends {
             permits: Arc::new(Semaphore::new(max)),
             size: Mutex::new(Size { max, debt: 0 }),
             owed: AtomicUsize::new(0),
-            idle: Mutex::new([Vec::new(), Vec::new()]),
+            idle: idle_lists(self.settings.workers),
+            moved: AtomicUsize::new(0),
             settings: self.settings.clone(),
         });
         pools.insert(login.tenant_id, pool.clone());
@@ -261,15 +288,66 @@ impl Backends {
     pub fn idle(&self, tenant_id: u64) -> usize {
         lock(&self.pools)
             .get(&tenant_id)
-            .map(|p| lock(&p.idle).iter().map(Vec::len).sum())
+            .map(|p| {
+                p.idle
+                    .iter()
+                    .map(|lists| lock(lists).iter().map(Vec::len).sum::<usize>())
+                    .sum()
+            })
             .unwrap_or(0)
+    }
+
+    /// Idle connections of the tenant's pool that a session took from another worker.
+    pub fn moved(&self, tenant_id: u64) -> usize {
+        lock(&self.pools)
+            .get(&tenant_id)
+            .map_or(0, |p| p.moved.load(Ordering::Relaxed))
+    }
+
+    /// Closes the connections idle for `pool_idle_secs` or longer in every pool. Checkouts
+    /// close them too, but only in the pool they use: without this a quiet tenant, or a quiet
+    /// proxy, would hold its idle connections (and the server's connection slots) forever.
+    pub async fn reap(&self) -> usize {
+        let pools: Vec<Arc<TenantPool>> = lock(&self.pools).values().cloned().collect();
+        let now = Instant::now();
+        let mut expired: Vec<Idle> = Vec::new();
+        for p in pools {
+            for lists in p.idle.iter() {
+                for list in lock(lists).iter_mut() {
+                    expired.extend(expire(list, self.settings.idle, now));
+                }
+            }
+        }
+        crate::metrics::backend_idle(-(expired.len() as f64));
+        let closed = expired.len();
+        // Said goodbye to after the locks are let go, so that the server does not count
+        // them as aborted.
+        for i in expired {
+            i.conn.raw.disconnect().await;
+        }
+        closed
+    }
+
+    /// How often [`Backends::reap`] should run: often enough that an idle connection outlives
+    /// `pool_idle_secs` by at most half of it (and by at most 30 s).
+    pub fn reap_every(&self) -> Duration {
+        (self.settings.idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(30))
     }
 
     /// Closes every idle connection (at shutdown); leases still out close when they end.
     pub async fn close(&self) {
         let pools: Vec<Arc<TenantPool>> = lock(&self.pools).drain().map(|(_, p)| p).collect();
         for p in pools {
-            let idle: Vec<Idle> = lock(&p.idle).iter_mut().flat_map(std::mem::take).collect();
+            let idle: Vec<Idle> = p
+                .idle
+                .iter()
+                .flat_map(|lists| {
+                    lock(lists)
+                        .iter_mut()
+                        .flat_map(std::mem::take)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             crate::metrics::backend_idle(-(idle.len() as f64));
             for i in idle {
                 i.conn.raw.disconnect().await;
@@ -331,10 +409,11 @@ impl TenantPool {
     }
 
     async fn checkout(self: Arc<Self>, found_rows: bool) -> Result<Lease, CheckoutError> {
-        let started = Instant::now();
         let wait = self.settings.wait;
-        // A free permit is taken without arming the wait timer (the common case).
+        // A free permit is taken without arming the wait timer (the common case), and without
+        // reading the clock: nothing is waited for until a connection must be opened.
         let free = self.permits.clone().try_acquire_owned().ok();
+        let waited_from = free.is_none().then(Instant::now);
         let permit = match free {
             Some(p) => Ok(p),
             None => match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
@@ -342,13 +421,11 @@ impl TenantPool {
                 _ => Err(()),
             },
         };
+        let elapsed = || waited_from.map(|t| t.elapsed());
         let permit = match permit {
             Ok(p) => p,
             Err(()) => {
-                crate::metrics::backend_checkout(
-                    crate::metrics::CHECKOUT_TIMEOUT,
-                    started.elapsed(),
-                );
+                crate::metrics::backend_checkout(crate::metrics::CHECKOUT_TIMEOUT, elapsed());
                 return Err(CheckoutError::Timeout {
                     max: lock(&self.size).max,
                     waited: wait,
@@ -356,7 +433,7 @@ impl TenantPool {
             }
         };
         if let Some(idle) = self.take_idle(found_rows) {
-            crate::metrics::backend_checkout(crate::metrics::CHECKOUT_IDLE, started.elapsed());
+            crate::metrics::backend_checkout(crate::metrics::CHECKOUT_IDLE, elapsed());
             crate::metrics::backend_active(1.0);
             return Ok(Lease {
                 conn: Some(idle.conn),
@@ -369,16 +446,21 @@ impl TenantPool {
                 permit: Some(permit),
             });
         }
+        let connecting = Instant::now();
+        let opened = |outcome| {
+            let connect = connecting.elapsed();
+            let waited = elapsed().unwrap_or_default() + connect;
+            crate::metrics::backend_checkout(outcome, Some(waited));
+        };
         let raw = RawConn::connect(&self.opts(found_rows))
             .await
-            .inspect_err(|_| {
-                crate::metrics::backend_checkout(crate::metrics::CHECKOUT_ERROR, started.elapsed());
-            })?;
+            .inspect_err(|_| opened(crate::metrics::CHECKOUT_ERROR))?;
         let conn = Box::new(BackendConn {
             raw,
             stmts: StmtCache::new(self.settings.stmt_cache),
+            home: crate::workers::current(),
         });
-        crate::metrics::backend_checkout(crate::metrics::CHECKOUT_NEW, started.elapsed());
+        opened(crate::metrics::CHECKOUT_NEW);
         crate::metrics::backend_active(1.0);
         Ok(Lease {
             conn: Some(conn),
@@ -392,30 +474,52 @@ impl TenantPool {
         })
     }
 
-    /// The most recently used idle connection; expired ones are closed on the way.
+    /// The most recently used idle connection of this worker, else of another worker, moved
+    /// here. Expired ones are left to [`Backends::reap`]: the most recently used one is the
+    /// last to expire.
     fn take_idle(&self, found_rows: bool) -> Option<Idle> {
-        let mut idle = lock(&self.idle);
-        let list = &mut idle[usize::from(found_rows)];
-        let before = list.len();
-        expire(list, self.settings.idle, Instant::now());
-        let taken = list.pop();
-        crate::metrics::backend_idle(list.len() as f64 - before as f64);
+        let here = crate::workers::current();
+        if let Some(mine) = self.idle.get(here) {
+            if let Some(idle) = self.take_from(mine, found_rows) {
+                return Some(idle);
+            }
+        }
+        for (worker, lists) in self.idle.iter().enumerate() {
+            if worker == here {
+                continue;
+            }
+            let Some(mut idle) = self.take_from(lists, found_rows) else {
+                continue;
+            };
+            // A failed move loses the connection: the permit opens a new one.
+            idle.conn = idle.conn.move_here().ok()?;
+            self.moved.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::backend_moved();
+            return Some(idle);
+        }
+        None
+    }
+
+    fn take_from(&self, lists: &IdleLists, found_rows: bool) -> Option<Idle> {
+        let taken = lock(lists)[usize::from(found_rows)].pop();
+        if taken.is_some() {
+            crate::metrics::backend_idle(-1.0);
+        }
         taken
     }
 
     fn give_back(&self, conn: Box<BackendConn>, state: ConnState, found_rows: bool) {
-        let mut idle = lock(&self.idle);
-        // Taken under the lock, so the list stays in order of `since`.
-        let now = Instant::now();
-        let list = &mut idle[usize::from(found_rows)];
-        let before = list.len();
-        expire(list, self.settings.idle, now);
-        list.push(Idle {
-            conn,
-            state,
-            since: now,
-        });
-        crate::metrics::backend_idle(list.len() as f64 - before as f64);
+        // A connection of a worker that no longer exists (cannot happen) goes to the last.
+        let home = conn.home.min(self.idle.len().saturating_sub(1));
+        let Some(lists) = self.idle.get(home) else {
+            return;
+        };
+        let mut idle = lock(lists);
+        // Taken under the lock, so the list stays in order of `since` ([`expire`]).
+        let since = Instant::now();
+        idle[usize::from(found_rows)].push(Idle { conn, state, since });
+        drop(idle);
+        crate::metrics::backend_idle(1.0);
     }
 }
 
@@ -431,13 +535,13 @@ impl Since for Idle {
 }
 
 /// Drops the connections idle for `ttl` or longer. The list is in the order connections came
-/// back (oldest first), so the expired ones are a prefix, found by bisection: a checkout does
-/// not read the whole list.
-fn expire<T: Since>(list: &mut Vec<T>, ttl: Duration, now: Instant) {
+/// back (oldest first), so the expired ones are a prefix, found by bisection.
+fn expire<T: Since>(list: &mut Vec<T>, ttl: Duration, now: Instant) -> Vec<T> {
     let expired = list.partition_point(|i| now.saturating_duration_since(i.since()) >= ttl);
-    if expired > 0 {
-        list.drain(..expired);
+    if expired == 0 {
+        return Vec::new();
     }
+    list.drain(..expired).collect()
 }
 
 /// A borrowed backend connection. Dropped, it goes back to its pool as it is, unless it is
@@ -535,13 +639,15 @@ mod tests {
             permits: Arc::new(Semaphore::new(max)),
             size: Mutex::new(Size { max, debt: 0 }),
             owed: AtomicUsize::new(0),
-            idle: Mutex::new([Vec::new(), Vec::new()]),
+            idle: idle_lists(1),
+            moved: AtomicUsize::new(0),
             settings: PoolSettings {
                 max,
                 wait: Duration::from_millis(10),
                 idle: Duration::from_secs(60),
                 stmt_cache: 4,
                 max_packet: 1 << 20,
+                workers: 1,
             },
         }
     }
@@ -564,11 +670,14 @@ mod tests {
         let now = Instant::now();
         let at = |s: u64| now - Duration::from_secs(s);
         let mut list = vec![at(90), at(61), at(60), at(59), at(1)];
-        expire(&mut list, Duration::from_secs(60), now);
+        assert_eq!(
+            expire(&mut list, Duration::from_secs(60), now),
+            vec![at(90), at(61), at(60)]
+        );
         assert_eq!(list, vec![at(59), at(1)]);
-        expire(&mut list, Duration::from_secs(60), now);
+        assert!(expire(&mut list, Duration::from_secs(60), now).is_empty());
         assert_eq!(list.len(), 2);
-        expire(&mut list, Duration::from_secs(1), now);
+        assert_eq!(expire(&mut list, Duration::from_secs(1), now).len(), 2);
         assert!(list.is_empty());
     }
 

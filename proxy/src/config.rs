@@ -49,11 +49,11 @@ pub struct ProxyConfig {
     pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
-    /// Threads serving sessions. 0 (the default): one per CPU, with work stealing between
-    /// them. 1: a single thread that does all the work itself, which spends about 2,000
-    /// fewer instructions per statement on scheduling (no stealing, no wake-ups across
-    /// threads), for a host where the proxy needs at most one core. Env:
-    /// `OCTODB_WORKER_THREADS`.
+    /// Threads serving sessions ("workers", `crate::workers`), each a single-thread runtime
+    /// that keeps its sessions and their backend connections: no work stealing and no
+    /// wake-ups across threads in a statement's round trip. A new session goes to the worker
+    /// with the fewest. 0 (the default): one per CPU. 1: everything on one thread, for a
+    /// host where the proxy needs at most one core. Env: `OCTODB_WORKER_THREADS`.
     pub worker_threads: usize,
     /// How log lines are written: `text` (for people) or `json` (one object a line, with the
     /// session's `session_id`, `peer`, `tenant` and `user`). Env: `OCTODB_LOG_FORMAT`.
@@ -181,6 +181,14 @@ impl Default for ProxyConfig {
 }
 
 impl ProxyConfig {
+    /// How many workers `worker_threads` asks for (0: one per CPU).
+    pub fn workers(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_packet_size < 1024 || self.max_packet_size > 1 << 30 {

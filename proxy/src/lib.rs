@@ -19,6 +19,7 @@ pub mod session;
 pub mod tenant_labels;
 #[cfg(test)]
 mod test_support;
+pub mod workers;
 
 pub use config::ProxyConfig;
 pub use server::{prepare, run, serve, Shared, StartError};

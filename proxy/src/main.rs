@@ -25,20 +25,12 @@ fn main() -> anyhow::Result<()> {
     let config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
         .context("loading the configuration")?;
     init_tracing(config.log_format);
-    // `worker_threads` (see `ProxyConfig`): 1 is a runtime on this thread alone.
-    let runtime = match config.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    }
-    .context("starting the runtime")?;
+    // Worker 0 (`octodb_proxy::workers`): this thread, which also accepts clients and runs
+    // the background tasks; `prepare` starts the others on threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(serve(args, config))
 }
 

@@ -11,13 +11,14 @@ use octodb_catalog::Catalog;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::audit::{AuditSampler, AuditWriter};
 use crate::backend::Backends;
 use crate::config::ProxyConfig;
 use crate::follow::{Followers, Intervals, Notices};
 use crate::metrics;
+use crate::workers::Workers;
 
 /// What every session shares.
 pub struct Shared {
@@ -42,6 +43,8 @@ pub struct Shared {
     /// Taken (and run) by `serve`.
     audit_writer: Mutex<Option<AuditWriter>>,
     pub server_version: String,
+    /// Where sessions run (`worker_threads`).
+    pub workers: Arc<Workers>,
     next_connection_id: AtomicU32,
 }
 
@@ -66,6 +69,8 @@ pub enum StartError {
     Catalog(#[from] octodb_catalog::CatalogError),
     #[error("cannot read the backend version: {0}")]
     Version(#[from] mysql_async::Error),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(#[from] std::io::Error),
 }
 
 /// The version string clients see: the backend's, as MariaDB announces it, marked as OctoDB.
@@ -92,6 +97,7 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
     config.validate().map_err(StartError::Config)?;
     let catalog = Catalog::connect(&config.catalog).await?;
     let server_version = backend_version(&config).await?;
+    let workers = Workers::start(config.workers())?;
     let limits =
         crate::limits::Limits::new(config.limits.clone(), config.pool_max, &server_version);
     let backends = Backends::new(crate::backend::PoolSettings {
@@ -100,6 +106,7 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         idle: Duration::from_secs(config.pool_idle_secs),
         stmt_cache: config.backend_stmt_cache,
         max_packet: config.max_packet_size,
+        workers: workers.len(),
     });
     let decisions = crate::cache::DecisionCache::new(config.decision_cache_bytes);
     let results = crate::result_cache::ResultCache::new(config.result_cache.clone());
@@ -126,6 +133,7 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         catalog,
         backends,
         server_version,
+        workers,
         next_connection_id: AtomicU32::new(rand::random::<u32>() % 1_000_000 + 1),
     }))
 }
@@ -145,6 +153,7 @@ pub async fn run(
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
     follow_catalog(&shared, &tracker, &shutdown);
+    tracker.spawn(reap_idle(shared.backends.clone(), shutdown.clone()));
     let audit_stop = CancellationToken::new();
     let audit_writer = start_audit_writer(&shared, &audit_stop);
     let observer = start_observers(&shared, &audit_stop);
@@ -157,13 +166,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
             _ = shutdown.cancelled() => break,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                let shared = shared.clone();
-                let shutdown = shutdown.clone();
-                // Boxed: the task then holds a pointer, not the whole session state machine,
-                // which tokio would otherwise copy as the task is created and finished.
-                tracker.spawn(Box::pin(handle_client(stream, peer, shared, shutdown)));
-            }
+            Ok((stream, peer)) => start_session(&tracker, stream, peer, &shared, &shutdown),
             Err(e) => {
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -186,7 +189,66 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
         }
     }
     shared.backends.close().await;
+    shared.workers.stop();
     info!("OctoDB proxy stopped");
+}
+
+/// Runs the client's session on the least busy worker. A session for another worker has its
+/// socket moved to that worker's event loop first.
+fn start_session(
+    tracker: &TaskTracker,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) {
+    let assigned = shared.workers.assign();
+    let (shared, shutdown) = (shared.clone(), shutdown.clone());
+    if assigned.index() == crate::workers::current() {
+        // Boxed: the task then holds a pointer, not the whole session state machine, which
+        // tokio would otherwise copy as the task is created and finished.
+        tracker.spawn(Box::pin(async move {
+            handle_client(stream, peer, shared, shutdown).await;
+            drop(assigned);
+        }));
+        return;
+    }
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "could not hand a connection to a worker");
+            return;
+        }
+    };
+    let index = assigned.index();
+    let workers = shared.workers.clone();
+    workers.spawn(
+        index,
+        tracker.track_future(Box::pin(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => handle_client(stream, peer, shared, shutdown).await,
+                Err(e) => warn!(error = %e, "a worker could not take a connection"),
+            }
+            drop(assigned);
+        })),
+    );
+}
+
+/// Closes idle backend connections past `pool_idle_secs` in every pool, until shutdown.
+async fn reap_idle(backends: Arc<Backends>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(backends.reap_every());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let closed = backends.reap().await;
+                if closed > 0 {
+                    debug!(closed, "idle backend connections closed");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Starts following the catalog: the watcher, and the Redis subscriber feeding it notices

@@ -421,3 +421,130 @@ async fn multiplexing_can_be_switched_off() -> Result<()> {
     drop((a, b, root));
     env.cleanup().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_backend_connections_close_while_the_proxy_is_quiet() -> Result<()> {
+    let mut env = TestEnv::start_with(|c| {
+        c.pool_max = 4;
+        c.pool_idle_secs = 1;
+    })
+    .await?;
+    let t = env.tenant(ITEMS).await?;
+    let mut root = root_conn(None).await?;
+    // Two statements at once, so that two backend connections go back to the pool.
+    let (mut a, mut b) = (env.connect(&t).await?, env.connect(&t).await?);
+    a.query_drop("BEGIN").await?;
+    b.query_drop("BEGIN").await?;
+    a.query_drop("SELECT COUNT(*) FROM items").await?;
+    b.query_drop("SELECT COUNT(*) FROM items").await?;
+    a.query_drop("COMMIT").await?;
+    b.query_drop("COMMIT").await?;
+    let tenant_id = env.tenant_id(&t).await?;
+    assert_eq!(env.shared.backends.idle(tenant_id), 2);
+    assert_eq!(backend_ids(&mut root, &t).await?.len(), 2);
+    // No statement reaches the pool from here on: the clients stay connected but quiet.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = backend_ids(&mut root, &t).await?.len();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{open} idle backend connections still open 10 s after a 1 s idle limit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(env.shared.backends.idle(tenant_id), 0);
+    // The sessions still work, on new backend connections.
+    let n: Option<u64> = a.query_first("SELECT COUNT(*) FROM items").await?;
+    assert_eq!(n, Some(0));
+    drop((a, b));
+    env.cleanup().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_on_several_workers_share_one_backend_connection() -> Result<()> {
+    // Three workers (this test's runtime is worker 0) and one backend connection: each
+    // statement's connection was last used by a session of whichever worker ran before, so it
+    // keeps moving between workers, with its prepared statements and session state.
+    let mut env = TestEnv::start_with(|c| {
+        c.worker_threads = 3;
+        c.pool_max = 1;
+        c.pool_wait_secs = 30;
+    })
+    .await?;
+    let t = env.tenant(ITEMS).await?;
+    let mut setup = env.connect(&t).await?;
+    setup
+        .query_drop("INSERT INTO items (name, qty) VALUES ('a', 1), ('b', 2), ('c', 3)")
+        .await?;
+    setup.disconnect().await?;
+    let sessions = |env: &TestEnv| {
+        (0..3)
+            .map(|w| env.shared.workers.sessions(w))
+            .sum::<usize>()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sessions(&env) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sessions still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(env.connect(&t).await?);
+    }
+    for worker in 0..3 {
+        assert_eq!(env.shared.workers.sessions(worker), 2, "worker {worker}");
+    }
+    let mut tasks = Vec::new();
+    for (client, mut c) in (0..6u32).zip(clients) {
+        tasks.push(tokio::spawn(async move {
+            // Session state that must follow the session onto whichever connection serves it.
+            let zone = format!("+0{}:00", client);
+            c.query_drop(format!("SET time_zone = '{zone}'")).await?;
+            let stmt = c.prep("SELECT name FROM items WHERE qty = ?").await?;
+            for i in 0..30u32 {
+                let qty = (client + i) % 3 + 1;
+                let want = ["a", "b", "c"][(qty - 1) as usize];
+                let name: Option<String> = if i % 2 == 0 {
+                    c.exec_first(&stmt, (qty,)).await?
+                } else {
+                    c.query_first(format!("SELECT name FROM items WHERE qty = {qty}"))
+                        .await?
+                };
+                assert_eq!(
+                    name.as_deref(),
+                    Some(want),
+                    "client {client}, statement {i}"
+                );
+                assert_eq!(time_zone(&mut c).await?, zone, "client {client}");
+            }
+            c.disconnect().await?;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let tenant_id = env.tenant_id(&t).await?;
+    assert!(
+        env.shared.backends.moved(tenant_id) > 0,
+        "the connection never moved between workers"
+    );
+    let mut root = root_conn(None).await?;
+    assert!(backend_ids(&mut root, &t).await?.len() <= 1);
+    // Sessions ended: no worker counts them any more.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sessions(&env) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sessions still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.cleanup().await
+}

@@ -498,6 +498,14 @@ impl RawConn {
     }
 
     /// Sends COM_QUIT and closes the socket.
+    /// Moves the socket to the event loop of the runtime this is called on (see
+    /// `crate::workers`): its readiness is then reported there, without waking another thread.
+    /// Call only between commands (nothing unread); on an error the connection is gone.
+    pub fn move_here(self) -> std::io::Result<RawConn> {
+        let io = self.io.map_stream(|s| TcpStream::from_std(s.into_std()?))?;
+        Ok(RawConn { io, ..self })
+    }
+
     pub async fn disconnect(mut self) {
         if !self.broken {
             self.io.reset_seq();

@@ -58,6 +58,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
+    /// The same framing over another stream made from this one (buffered bytes kept).
+    pub fn map_stream<T>(
+        self,
+        f: impl FnOnce(S) -> std::io::Result<T>,
+    ) -> std::io::Result<Framed<T>> {
+        let Framed {
+            stream,
+            rbuf,
+            rpos,
+            rend,
+            big,
+            current,
+            wbuf,
+            seq,
+            max_packet,
+        } = self;
+        Ok(Framed {
+            stream: f(stream)?,
+            rbuf,
+            rpos,
+            rend,
+            big,
+            current,
+            wbuf,
+            seq,
+            max_packet,
+        })
+    }
+
     /// Starts a new command: the next packet written carries sequence id 0.
     pub fn reset_seq(&mut self) {
         self.seq = 0;

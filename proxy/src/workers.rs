@@ -1,0 +1,214 @@
+//! Where sessions run: on several single-thread runtimes ("workers"), one per core by default,
+//! rather than on one work-stealing runtime.
+//!
+//! A session stays on the worker it was given at accept (the one with the fewest sessions), and
+//! so do the backend connections it opens: every wake-up of a statement's round trip happens
+//! on one thread, with no stealing and no cross-thread wake. A work-stealing runtime spends
+//! about 2,000 instructions per statement on its scheduler bookkeeping and on waking threads;
+//! this keeps what a single-thread proxy costs while using every core.
+//!
+//! Worker 0 is the runtime that starts the proxy (it also runs the accept loop and the
+//! background tasks); the others each run on a thread of their own until [`Workers::stop`].
+//! Pools keep their idle connections per worker (see `crate::backend`): a connection is
+//! registered with its worker's event loop, and a session of another worker that must take it
+//! moves it over first.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+thread_local! {
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The worker this thread belongs to (0 outside the workers' own threads).
+pub fn current() -> usize {
+    CURRENT.with(Cell::get)
+}
+
+struct Worker {
+    handle: Handle,
+    /// Sessions running on it, for balancing.
+    sessions: AtomicUsize,
+    gauge: metrics::Gauge,
+}
+
+impl Worker {
+    fn new(index: usize, handle: Handle) -> Worker {
+        Worker {
+            handle,
+            sessions: AtomicUsize::new(0),
+            gauge: crate::metrics::worker_sessions(index),
+        }
+    }
+}
+
+/// The proxy's workers.
+pub struct Workers {
+    workers: Vec<Worker>,
+    stop: CancellationToken,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Counts a session on its worker while it lives.
+pub struct Assigned {
+    workers: Arc<Workers>,
+    index: usize,
+}
+
+impl Drop for Assigned {
+    fn drop(&mut self) {
+        if let Some(w) = self.workers.workers.get(self.index) {
+            w.sessions.fetch_sub(1, Ordering::Relaxed);
+            w.gauge.decrement(1.0);
+        }
+    }
+}
+
+impl Assigned {
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Workers {
+    /// `count` workers: the current runtime and `count - 1` threads, each with a
+    /// single-thread runtime of its own. Call from within a runtime.
+    pub fn start(count: usize) -> std::io::Result<Arc<Workers>> {
+        let stop = CancellationToken::new();
+        let mut workers = vec![Worker::new(0, Handle::current())];
+        let mut threads = Vec::new();
+        for index in 1..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            workers.push(Worker::new(index, runtime.handle().clone()));
+            let stopped = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("octodb-worker-{index}"))
+                .spawn(move || {
+                    CURRENT.with(|c| c.set(index));
+                    runtime.block_on(stopped.cancelled());
+                    // Whatever is still running (sessions past the shutdown grace) ends here.
+                    drop(runtime);
+                });
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop.cancel();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Arc::new(Workers {
+            workers,
+            stop,
+            threads: Mutex::new(threads),
+        }))
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// The worker with the fewest sessions, counted as one more session until the returned
+    /// guard is dropped. Among equals, the last: worker 0 also accepts clients and runs the
+    /// background tasks (whose timers it checks each time it waits for events).
+    pub fn assign(self: &Arc<Self>) -> Assigned {
+        let index = self
+            .workers
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, w)| (w.sessions.load(Ordering::Relaxed), usize::MAX - *i))
+            .map_or(0, |(i, _)| i);
+        if let Some(w) = self.workers.get(index) {
+            w.sessions.fetch_add(1, Ordering::Relaxed);
+            w.gauge.increment(1.0);
+        }
+        Assigned {
+            workers: self.clone(),
+            index,
+        }
+    }
+
+    /// Sessions running on worker `index`.
+    pub fn sessions(&self, index: usize) -> usize {
+        self.workers
+            .get(index)
+            .map_or(0, |w| w.sessions.load(Ordering::Relaxed))
+    }
+
+    /// Runs `task` on worker `index`.
+    pub fn spawn<F>(&self, index: usize, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self.workers.get(index) {
+            Some(w) => drop(w.handle.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+
+    /// Ends the worker threads (worker 0 is the caller's runtime and goes on). Tasks still
+    /// running on them are dropped.
+    pub fn stop(&self) {
+        self.stop.cancel();
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_go_to_the_least_busy_worker_and_tasks_run_there() {
+        let workers = Workers::start(3).unwrap();
+        assert_eq!(workers.len(), 3);
+        let a = workers.assign();
+        let b = workers.assign();
+        let c = workers.assign();
+        assert_eq!((a.index(), b.index(), c.index()), (2, 1, 0));
+        drop(b);
+        let d = workers.assign();
+        assert_eq!(d.index(), 1, "the freed worker is the least busy");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        workers.spawn(2, async move {
+            let _ = tx.send((current(), std::thread::current().name().map(String::from)));
+        });
+        let (index, name) = rx.await.unwrap();
+        assert_eq!(index, 2);
+        assert_eq!(name.as_deref(), Some("octodb-worker-2"));
+        assert_eq!(current(), 0);
+        drop((a, c, d));
+        workers.stop();
+        // Stopped workers drop what they are given.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        workers.spawn(1, async move {
+            let _ = tx.send(());
+        });
+        assert!(rx.await.is_err());
+    }
+}

@@ -47,6 +47,18 @@ struct ShapeKey {
     shape: Box<str>,
 }
 
+/// The context of [`ShapeKey`] alone: whose latest patterns [`DecisionCache::seeds`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeedKey {
+    tenant_id: u64,
+    mapping_version: u64,
+    current_db: Option<Box<str>>,
+    user: Box<str>,
+}
+
+/// A statement's pattern and its shape's template.
+type Seed = Arc<(Pattern, Arc<Template>)>;
+
 /// A shape's entry: its template, or the fact that it has none.
 #[derive(Clone)]
 enum ShapeEntry {
@@ -73,6 +85,10 @@ pub struct ShapeCounts {
 pub struct DecisionCache {
     inner: Cache<Key, Outcome, ahash::RandomState>,
     shapes: Cache<ShapeKey, ShapeEntry, ahash::RandomState>,
+    /// The latest patterns found per context, most recent first, which a session starts
+    /// with: a short session (a connection per transaction) then recognises its statements
+    /// without lexing them or reaching the shared levels either.
+    seeds: Arc<std::sync::Mutex<std::collections::HashMap<SeedKey, Vec<Seed>, ahash::RandomState>>>,
     counts: Arc<ShapeCounts>,
 }
 
@@ -91,7 +107,9 @@ pub struct ShapeMemo {
     user: Box<str>,
     templates: std::collections::HashMap<Box<str>, Arc<Template>, ahash::RandomState>,
     /// The latest statements' patterns with their templates, most recent first.
-    patterns: Vec<(Pattern, Arc<Template>)>,
+    patterns: Vec<Seed>,
+    /// Whether `patterns` started from the shared seeds of the current context.
+    seeded: bool,
 }
 
 impl ShapeMemo {
@@ -107,6 +125,7 @@ impl ShapeMemo {
         if !same {
             self.templates.clear();
             self.patterns.clear();
+            self.seeded = false;
             self.tenant_id = tenant_id;
             self.mapping_version = ctx.mapping.version;
             self.current_db = ctx.current_db.map(Into::into);
@@ -117,13 +136,27 @@ impl ShapeMemo {
     /// Patterns a session keeps at most: each statement may be compared with all of them.
     pub const PATTERNS: usize = 8;
 
-    /// Keeps `sql`'s pattern (when it has one) first, for the next statements of its shape.
-    fn remember(&mut self, shape: &octodb_policy::Shape, sql: &str, template: Arc<Template>) {
-        let Some(pattern) = shape.pattern(sql) else {
-            return;
-        };
+    /// Keeps `sql`'s pattern (when it has one) first, for the next statements of its shape;
+    /// returns it, to be shared.
+    fn remember(
+        &mut self,
+        shape: &octodb_policy::Shape,
+        sql: &str,
+        template: Arc<Template>,
+    ) -> Option<Seed> {
+        let seed = Arc::new((shape.pattern(sql)?, template));
         self.patterns.truncate(Self::PATTERNS - 1);
-        self.patterns.insert(0, (pattern, template));
+        self.patterns.insert(0, seed.clone());
+        Some(seed)
+    }
+
+    fn seed_key(&self) -> SeedKey {
+        SeedKey {
+            tenant_id: self.tenant_id,
+            mapping_version: self.mapping_version,
+            current_db: self.current_db.clone(),
+            user: self.user.clone(),
+        }
     }
 
     fn insert(&mut self, shape: Box<str>, template: Arc<Template>) {
@@ -167,6 +200,7 @@ impl DecisionCache {
         DecisionCache {
             inner,
             shapes,
+            seeds: Arc::default(),
             counts: Arc::default(),
         }
     }
@@ -190,6 +224,9 @@ impl DecisionCache {
             None
         } else {
             memo.follow(tenant_id, ctx);
+            if !memo.seeded {
+                self.seed(memo);
+            }
             if let Some(decided) = self.by_patterns(memo, sql, ctx) {
                 return decided;
             }
@@ -198,7 +235,8 @@ impl DecisionCache {
         if let Some(shape) = &shape {
             if let Some(template) = memo.templates.get(shape.key()).cloned() {
                 if let Some(decided) = self.by_template(&template, shape, sql, ctx) {
-                    memo.remember(shape, sql, template);
+                    let seed = memo.remember(shape, sql, template);
+                    self.share(memo, seed);
                     return decided;
                 }
             }
@@ -227,7 +265,8 @@ impl DecisionCache {
         match self.shapes.get(&shape_key) {
             Some(ShapeEntry::Template(template)) => {
                 if let Some(decided) = self.by_template(&template, &shape, sql, ctx) {
-                    memo.remember(&shape, sql, template.clone());
+                    let seed = memo.remember(&shape, sql, template.clone());
+                    self.share(memo, seed);
                     memo.insert(shape_key.shape, template);
                     return decided;
                 }
@@ -256,7 +295,8 @@ impl DecisionCache {
                         }
                     };
                     if let ShapeEntry::Template(template) = &entry {
-                        memo.remember(&shape, sql, template.clone());
+                        let seed = memo.remember(&shape, sql, template.clone());
+                        self.share(memo, seed);
                         memo.insert(shape_key.shape.clone(), template.clone());
                     }
                     self.shapes.insert(shape_key, entry);
@@ -296,6 +336,42 @@ impl DecisionCache {
         Arc::new(decided)
     }
 
+    /// Contexts whose patterns are shared at most; beyond, the seeds start over.
+    const SEED_CONTEXTS: usize = 4096;
+
+    /// Starts the memo's patterns from the ones shared for its context.
+    fn seed(&self, memo: &mut ShapeMemo) {
+        memo.seeded = true;
+        let seeds = match self.seeds.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seeds.is_empty() {
+            return;
+        }
+        if let Some(shared) = seeds.get(&memo.seed_key()) {
+            memo.patterns.clone_from(shared);
+        }
+    }
+
+    /// Shares a pattern the session just found (by lexing) for its context.
+    fn share(&self, memo: &ShapeMemo, seed: Option<Seed>) {
+        let Some(seed) = seed else {
+            return;
+        };
+        let mut seeds = match self.seeds.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seeds.len() >= Self::SEED_CONTEXTS {
+            seeds.clear();
+        }
+        let shared = seeds.entry(memo.seed_key()).or_default();
+        shared.retain(|s| !Arc::ptr_eq(&s.1, &seed.1));
+        shared.truncate(ShapeMemo::PATTERNS - 1);
+        shared.insert(0, seed);
+    }
+
     /// The decision for `sql` from the first of the memo's patterns it matches, which then
     /// comes first.
     fn by_patterns(
@@ -308,7 +384,7 @@ impl DecisionCache {
             .patterns
             .iter()
             .enumerate()
-            .find_map(|(i, (pattern, _))| Some((i, pattern.literals(sql)?)))?;
+            .find_map(|(i, seed)| Some((i, seed.0.literals(sql)?)))?;
         let forward = octodb_policy::instantiate_literals(&memo.patterns[at].1, &literals)?;
         memo.patterns[..=at].rotate_right(1);
         Some(self.shape_hit(forward, sql, ctx))
@@ -437,6 +513,42 @@ mod tests {
             &mut memo
         ))
         .ends_with("WHERE id = 77"));
+    }
+
+    /// A new session starts with the patterns other sessions of its context found: its first
+    /// statement of a known shape is recognised without lexing (so it adds no template to its
+    /// memo), and another context gets none of them.
+    #[test]
+    fn new_sessions_start_with_the_patterns_of_their_context() {
+        let cache = DecisionCache::new(1 << 20);
+        let (m1, m2) = (mapping(1, "t_a__app"), mapping(1, "t_b__app"));
+        let ctx = ctx_of(&m1, Some("app"), "u");
+        let mut first = ShapeMemo::default();
+        cache.check(1, "SELECT a FROM t WHERE id=1", &ctx, false, &mut first);
+        assert_eq!(first.len(), 1, "the first session lexes the statement");
+        let hits = cache.shape_counts().hits.load(Ordering::Relaxed);
+        for (id, session) in (2..6).zip(std::iter::repeat_with(ShapeMemo::default)) {
+            let mut memo = session;
+            let sql = format!("SELECT a FROM t WHERE id={id}");
+            let o = cache.check(1, &sql, &ctx, false, &mut memo);
+            assert!(forwarded(&o).ends_with(&format!("id = {id}")), "{o:?}");
+            assert!(forwarded(&o).contains("t_a__app"));
+            assert!(
+                memo.is_empty(),
+                "session {id} lexed a statement of a known shape"
+            );
+        }
+        assert_eq!(cache.shape_counts().hits.load(Ordering::Relaxed), hits + 4);
+        // Another user, another tenant: nothing shared with them.
+        for (tenant, ctx, physical) in [
+            (1, ctx_of(&m1, Some("app"), "v"), "t_a__app"),
+            (2, ctx_of(&m2, Some("app"), "u"), "t_b__app"),
+        ] {
+            let mut memo = ShapeMemo::default();
+            let o = cache.check(tenant, "SELECT a FROM t WHERE id=9", &ctx, false, &mut memo);
+            assert!(forwarded(&o).contains(physical), "{o:?}");
+            assert_eq!(memo.len(), 1, "a pattern of another context was used");
+        }
     }
 
     /// A template is used only in the context it was made in: another tenant, mapping

@@ -410,13 +410,22 @@ pub fn backend_moved() {
         .increment(1);
 }
 
+/// The open-connections gauge, registered once (a registration hashes the name).
+fn connections_open() -> &'static metrics::Gauge {
+    static CELL: OnceLock<metrics::Gauge> = OnceLock::new();
+    CELL.get_or_init(|| metrics::gauge!(CONNECTIONS_OPEN))
+}
+
 pub fn connection_opened() {
-    metrics::counter!(CONNECTIONS_TOTAL).increment(1);
-    metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+    static TOTAL: OnceLock<metrics::Counter> = OnceLock::new();
+    TOTAL
+        .get_or_init(|| metrics::counter!(CONNECTIONS_TOTAL))
+        .increment(1);
+    connections_open().increment(1.0);
 }
 
 pub fn connection_closed() {
-    metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    connections_open().decrement(1.0);
 }
 
 pub fn auth_failure(reason: &'static str) {

@@ -14,9 +14,14 @@
 //! broken or when an answer on it was left unread. Each connection prepares statements on
 //! first use and keeps a capped cache of them ([`BackendConn::prepared`]), so the server's
 //! Prepared_stmt_count stays under the pool size times `stmt_cache`.
+//!
+//! With several workers (`crate::workers`), a pool keeps its idle connections per worker and
+//! its waiting sessions per worker ([`slots`]): a connection given back goes to a session of
+//! its own worker when one waits, so a busy pool does not bounce connections between threads.
 
 pub mod pins;
 pub mod raw;
+pub mod slots;
 pub mod state;
 
 use std::collections::HashMap;
@@ -25,12 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use octodb_catalog::Login;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use pins::{PinCounts, PinReason, Pins};
 pub use state::ConnState;
 
 use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
+use slots::{Slot, Slots};
 
 /// Longest a new backend connection may take to connect and log in.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,13 +148,8 @@ struct Idle {
 /// reports as affected rows, so a client asking for it needs connections opened with it.
 pub struct TenantPool {
     creds: Creds,
-    permits: Arc<Semaphore>,
-    /// The size `permits` is set up for (the tenant's backend connection cap can change at
-    /// run time), and how many permits still have to go after it shrank while they were out.
-    size: Mutex<Size>,
-    /// `size.debt`, readable without the lock: almost always 0, and every returned lease
-    /// asks.
-    owed: AtomicUsize,
+    /// At most the tenant's cap lent at once; waiters served on their own worker first.
+    slots: Arc<Slots>,
     /// Per worker (indexed by `BackendConn::home`).
     idle: Box<[IdleLists]>,
     /// Idle connections taken by a session of another worker (and moved to it).
@@ -164,12 +164,6 @@ fn idle_lists(workers: usize) -> Box<[IdleLists]> {
     (0..workers.max(1))
         .map(|_| Mutex::new([Vec::new(), Vec::new()]))
         .collect()
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Size {
-    max: usize,
-    debt: usize,
 }
 
 /// A session's hold on its tenant's pool (see [`Backends::checkout`]): the pool, and the
@@ -242,9 +236,7 @@ impl Backends {
         let max = self.settings.max.max(1);
         let pool = Arc::new(TenantPool {
             creds,
-            permits: Arc::new(Semaphore::new(max)),
-            size: Mutex::new(Size { max, debt: 0 }),
-            owed: AtomicUsize::new(0),
+            slots: Slots::new(max, self.settings.workers),
             idle: idle_lists(self.settings.workers),
             moved: AtomicUsize::new(0),
             settings: self.settings.clone(),
@@ -369,65 +361,29 @@ impl TenantPool {
         }
     }
 
-    /// Follows a new cap: more permits at once; fewer at once where they are free, the rest
-    /// as leases end (no borrower is cut short).
+    /// Follows a new cap (see [`Slots::resize`]).
     fn resize(&self, max: usize) {
-        let max = max.max(1);
-        let mut size = lock(&self.size);
-        if size.max == max {
-            return;
-        }
-        if max > size.max {
-            let mut more = max - size.max;
-            let paid = more.min(size.debt);
-            size.debt -= paid;
-            more -= paid;
-            self.permits.add_permits(more);
-        } else {
-            let fewer = size.max - max;
-            let now = self.permits.forget_permits(fewer);
-            size.debt += fewer - now;
-        }
-        size.max = max;
-        self.owed.store(size.debt, Ordering::Relaxed);
-    }
-
-    /// Whether a permit coming back must be forgotten (the pool shrank meanwhile). A lease
-    /// that reads no debt while a shrink is being recorded gives its permit back; the debt
-    /// is paid by the next ones.
-    fn pay_debt(&self) -> bool {
-        if self.owed.load(Ordering::Relaxed) == 0 {
-            return false;
-        }
-        let mut size = lock(&self.size);
-        let paid = size.debt > 0;
-        if paid {
-            size.debt -= 1;
-        }
-        self.owed.store(size.debt, Ordering::Relaxed);
-        paid
+        self.slots.resize(max.max(1));
     }
 
     async fn checkout(self: Arc<Self>, found_rows: bool) -> Result<Lease, CheckoutError> {
         let wait = self.settings.wait;
-        // A free permit is taken without arming the wait timer (the common case), and without
+        let worker = crate::workers::current();
+        // A free slot is taken without arming the wait timer (the common case), and without
         // reading the clock: nothing is waited for until a connection must be opened.
-        let free = self.permits.clone().try_acquire_owned().ok();
+        let free = self.slots.try_take(worker);
         let waited_from = free.is_none().then(Instant::now);
-        let permit = match free {
-            Some(p) => Ok(p),
-            None => match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => Ok(p),
-                _ => Err(()),
-            },
+        let slot = match free {
+            Some(s) => Some(s),
+            None => self.slots.take(worker, wait).await,
         };
         let elapsed = || waited_from.map(|t| t.elapsed());
-        let permit = match permit {
-            Ok(p) => p,
-            Err(()) => {
+        let slot = match slot {
+            Some(s) => s,
+            None => {
                 crate::metrics::backend_checkout(crate::metrics::CHECKOUT_TIMEOUT, elapsed());
                 return Err(CheckoutError::Timeout {
-                    max: lock(&self.size).max,
+                    max: self.slots.max(),
                     waited: wait,
                 });
             }
@@ -443,7 +399,7 @@ impl TenantPool {
                 dirty: false,
                 found_rows,
                 pool: self,
-                permit: Some(permit),
+                slot: Some(slot),
             });
         }
         let connecting = Instant::now();
@@ -470,7 +426,7 @@ impl TenantPool {
             dirty: false,
             found_rows,
             pool: self,
-            permit: Some(permit),
+            slot: Some(slot),
         })
     }
 
@@ -558,7 +514,7 @@ pub struct Lease {
     dirty: bool,
     found_rows: bool,
     pool: Arc<TenantPool>,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 impl Lease {
@@ -605,11 +561,9 @@ impl Drop for Lease {
     fn drop(&mut self) {
         // Every lease was counted active when lent (`checkout`).
         crate::metrics::backend_active(-1.0);
-        if self.pool.pay_debt() {
-            if let Some(p) = self.permit.take() {
-                p.forget();
-            }
-        }
+        // Given back when this returns: after the connection, so that the session it goes to
+        // finds the connection in the pool.
+        let _slot = self.slot.take();
         let Some(conn) = self.conn.take() else {
             return;
         };
@@ -627,37 +581,6 @@ impl Drop for Lease {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn pool(max: usize) -> TenantPool {
-        TenantPool {
-            creds: Creds {
-                host: "127.0.0.1".into(),
-                port: 1,
-                user: "u".into(),
-                password: String::new(),
-            },
-            permits: Arc::new(Semaphore::new(max)),
-            size: Mutex::new(Size { max, debt: 0 }),
-            owed: AtomicUsize::new(0),
-            idle: idle_lists(1),
-            moved: AtomicUsize::new(0),
-            settings: PoolSettings {
-                max,
-                wait: Duration::from_millis(10),
-                idle: Duration::from_secs(60),
-                stmt_cache: 4,
-                max_packet: 1 << 20,
-                workers: 1,
-            },
-        }
-    }
-
-    /// A lease ending: its permit goes back, or is forgotten to pay the pool's debt.
-    fn give_back_permit(p: &TenantPool, permit: OwnedSemaphorePermit) {
-        if p.pay_debt() {
-            permit.forget();
-        }
-    }
 
     impl Since for Instant {
         fn since(&self) -> Instant {
@@ -679,32 +602,5 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert_eq!(expire(&mut list, Duration::from_secs(1), now).len(), 2);
         assert!(list.is_empty());
-    }
-
-    #[test]
-    fn the_cap_follows_changes_without_cutting_borrowers_short() {
-        let p = pool(4);
-        p.resize(6);
-        assert_eq!(p.permits.available_permits(), 6);
-        // Three out, shrink to one: the three free permits go now, two more as they return.
-        let take = || p.permits.clone().try_acquire_owned().unwrap();
-        let (a, b, c) = (take(), take(), take());
-        p.resize(1);
-        assert_eq!(p.permits.available_permits(), 0);
-        assert_eq!(lock(&p.size).debt, 2);
-        give_back_permit(&p, a);
-        give_back_permit(&p, b);
-        assert_eq!(p.permits.available_permits(), 0);
-        give_back_permit(&p, c);
-        assert_eq!(p.permits.available_permits(), 1);
-        // Growing while permits are out and owed: the debt is cancelled first.
-        let (a, b) = (take(), p.permits.clone().try_acquire_owned().err());
-        assert!(b.is_some(), "the pool holds one");
-        p.resize(3);
-        p.resize(2);
-        assert_eq!(lock(&p.size).debt, 0);
-        assert_eq!(p.permits.available_permits(), 1);
-        give_back_permit(&p, a);
-        assert_eq!(p.permits.available_permits(), 2);
     }
 }

@@ -1,0 +1,306 @@
+//! A tenant pool's connection slots: at most `max` backend connections lent out (or being
+//! opened) at once, and the sessions waiting for one.
+//!
+//! Waiting sessions queue per worker (`crate::workers`). A slot given back goes to a session
+//! of the same worker first: that session then finds the connection just returned in its own
+//! worker's idle list, and neither a wake-up nor the connection crosses threads. Only when no
+//! session of that worker waits does the slot go to another worker's first waiter. Within a
+//! worker, waiters are served in order.
+//!
+//! The cap follows the tenant's limit at run time: it grows at once, and shrinks at once by
+//! the free slots, the rest as lent slots come back (no borrower is cut short).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub struct Slots {
+    state: Mutex<State>,
+}
+
+struct State {
+    max: usize,
+    free: usize,
+    /// Slots to drop as they come back, after the cap shrank while they were lent.
+    debt: usize,
+    /// Per worker, in arrival order. A waiter that gave up leaves its sender behind; sending
+    /// to it fails and the slot goes to the next.
+    waiting: Box<[VecDeque<oneshot::Sender<()>>]>,
+}
+
+/// A lent slot; dropped, it goes to a waiter or back to the free ones.
+pub struct Slot {
+    slots: Arc<Slots>,
+    worker: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.give_back(self.worker);
+    }
+}
+
+/// A queued waiter's end. Dropped before it took its slot (timeout, or the session went
+/// away), it closes the channel and gives back a slot that reached it meanwhile.
+struct Waiting {
+    rx: Option<oneshot::Receiver<()>>,
+    slots: Arc<Slots>,
+    worker: usize,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if rx.try_recv().is_ok() {
+                self.slots.give_back(self.worker);
+            }
+        }
+    }
+}
+
+impl Slots {
+    pub fn new(max: usize, workers: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            state: Mutex::new(State {
+                max,
+                free: max,
+                debt: 0,
+                waiting: (0..workers.max(1)).map(|_| VecDeque::new()).collect(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The cap now.
+    pub fn max(&self) -> usize {
+        self.lock().max
+    }
+
+    /// A free slot for a session of `worker`, if there is one.
+    pub fn try_take(self: &Arc<Self>, worker: usize) -> Option<Slot> {
+        let mut state = self.lock();
+        if state.free == 0 {
+            return None;
+        }
+        state.free -= 1;
+        Some(Slot {
+            slots: self.clone(),
+            worker,
+        })
+    }
+
+    /// A slot for a session of `worker`, waiting at most `wait`; `None` when none came.
+    pub async fn take(self: &Arc<Self>, worker: usize, wait: Duration) -> Option<Slot> {
+        let rx = {
+            let mut state = self.lock();
+            if state.free > 0 {
+                state.free -= 1;
+                return Some(Slot {
+                    slots: self.clone(),
+                    worker,
+                });
+            }
+            let (tx, rx) = oneshot::channel();
+            let at = worker.min(state.waiting.len() - 1);
+            state.waiting[at].push_back(tx);
+            rx
+        };
+        let mut waiting = Waiting {
+            rx: Some(rx),
+            slots: self.clone(),
+            worker,
+        };
+        let rx = waiting.rx.as_mut()?;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(())) => {
+                // Taken: nothing for the guard to give back.
+                waiting.rx = None;
+                Some(Slot {
+                    slots: self.clone(),
+                    worker,
+                })
+            }
+            // Timed out: the guard gives back a slot that arrived at the last moment.
+            _ => None,
+        }
+    }
+
+    /// Follows a new cap.
+    pub fn resize(&self, max: usize) {
+        let mut state = self.lock();
+        if state.max == max {
+            return;
+        }
+        if max > state.max {
+            let mut more = max - state.max;
+            let paid = more.min(state.debt);
+            state.debt -= paid;
+            more -= paid;
+            for _ in 0..more {
+                hand_over(&mut state, 0);
+            }
+        } else {
+            let fewer = state.max - max;
+            let now = fewer.min(state.free);
+            state.free -= now;
+            state.debt += fewer - now;
+        }
+        state.max = max;
+    }
+
+    fn give_back(&self, worker: usize) {
+        let mut state = self.lock();
+        if state.debt > 0 {
+            state.debt -= 1;
+            return;
+        }
+        hand_over(&mut state, worker);
+    }
+
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.free, state.debt)
+    }
+}
+
+/// One slot to the first live waiter of `worker`, else of the next workers in turn, else to
+/// the free ones.
+fn hand_over(state: &mut State, worker: usize) {
+    let n = state.waiting.len();
+    for k in 0..n {
+        let queue = &mut state.waiting[(worker + k) % n];
+        while let Some(tx) = queue.pop_front() {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+    state.free += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SHORT: Duration = Duration::from_millis(30);
+    const LONG: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn the_cap_holds_and_a_waiter_times_out() {
+        let slots = Slots::new(1, 1);
+        let held = slots.try_take(0).unwrap();
+        assert!(slots.try_take(0).is_none());
+        assert!(slots.take(0, SHORT).await.is_none());
+        drop(held);
+        assert_eq!(slots.counts(), (1, 0), "the timed-out waiter took nothing");
+        assert!(slots.take(0, SHORT).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_slot_goes_to_its_own_workers_waiters_first() {
+        let slots = Slots::new(1, 2);
+        let held = slots.try_take(1).unwrap();
+        let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiters = Vec::new();
+        // Worker 0's session queues first, worker 1's second.
+        for worker in [0, 1] {
+            let (mine, order_tx) = (slots.clone(), order_tx.clone());
+            waiters.push(tokio::spawn(async move {
+                let slot = mine.take(worker, LONG).await.unwrap();
+                order_tx.send(worker).unwrap();
+                tokio::time::sleep(SHORT).await;
+                drop(slot);
+            }));
+            while slots.lock().waiting[worker].is_empty() {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(held);
+        assert_eq!(
+            order.recv().await,
+            Some(1),
+            "worker 1 gave it back to worker 1"
+        );
+        assert_eq!(
+            order.recv().await,
+            Some(0),
+            "then to the other worker's waiter"
+        );
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert_eq!(slots.counts(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_goes_away_gives_back_what_reached_it() {
+        let slots = Slots::new(1, 1);
+        let held = slots.try_take(0).unwrap();
+        let mut waiter = Box::pin(slots.take(0, LONG));
+        // Polled once: queued.
+        assert!(tokio::time::timeout(SHORT, &mut waiter).await.is_err());
+        // The slot is handed to it, but it is dropped before it looks.
+        drop(held);
+        drop(waiter);
+        assert_eq!(slots.counts(), (1, 0));
+        // A waiter gone before a slot came is skipped.
+        let held = slots.try_take(0).unwrap();
+        let mut gone = Box::pin(slots.take(0, LONG));
+        assert!(tokio::time::timeout(SHORT, &mut gone).await.is_err());
+        drop(gone);
+        drop(held);
+        assert_eq!(slots.counts(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn the_cap_follows_changes_without_cutting_borrowers_short() {
+        let slots = Slots::new(4, 1);
+        slots.resize(6);
+        assert_eq!(slots.counts(), (6, 0));
+        // Three out, shrink to one: the three free slots go now, two more as they return.
+        let (a, b, c) = (
+            slots.try_take(0).unwrap(),
+            slots.try_take(0).unwrap(),
+            slots.try_take(0).unwrap(),
+        );
+        slots.resize(1);
+        assert_eq!(slots.counts(), (0, 2));
+        drop((a, b));
+        assert_eq!(slots.counts(), (0, 0));
+        drop(c);
+        assert_eq!(slots.counts(), (1, 0));
+        assert_eq!(slots.max(), 1);
+        // Growing while slots are out and owed: the debt is cancelled first.
+        let a = slots.try_take(0).unwrap();
+        assert!(slots.try_take(0).is_none(), "the pool holds one");
+        slots.resize(3);
+        slots.resize(2);
+        assert_eq!(slots.counts(), (1, 0));
+        drop(a);
+        assert_eq!(slots.counts(), (2, 0));
+        // Growing hands the new slots to waiters.
+        let (a, b) = (slots.try_take(0).unwrap(), slots.try_take(0).unwrap());
+        let waiter = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take(0, LONG).await.is_some() }
+        });
+        while slots.lock().waiting[0].is_empty() {
+            tokio::task::yield_now().await;
+        }
+        slots.resize(3);
+        assert!(waiter.await.unwrap());
+        drop((a, b));
+        assert_eq!(slots.counts(), (3, 0));
+    }
+}

@@ -342,10 +342,7 @@ impl DecisionCache {
     /// Starts the memo's patterns from the ones shared for its context.
     fn seed(&self, memo: &mut ShapeMemo) {
         memo.seeded = true;
-        let seeds = match self.seeds.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let seeds = crate::backend::lock(&self.seeds);
         if seeds.is_empty() {
             return;
         }
@@ -359,10 +356,7 @@ impl DecisionCache {
         let Some(seed) = seed else {
             return;
         };
-        let mut seeds = match self.seeds.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut seeds = crate::backend::lock(&self.seeds);
         if seeds.len() >= Self::SEED_CONTEXTS {
             seeds.clear();
         }

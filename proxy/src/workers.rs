@@ -162,10 +162,7 @@ impl Workers {
     /// running on them are dropped.
     pub fn stop(&self) {
         self.stop.cancel();
-        let threads = match self.threads.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
+        let threads = std::mem::take(&mut *crate::backend::lock(&self.threads));
         for t in threads {
             let _ = t.join();
         }

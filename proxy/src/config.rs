@@ -51,8 +51,11 @@ pub struct ProxyConfig {
     pub shutdown_grace_secs: u64,
     /// Threads serving sessions ("workers", `crate::workers`), each a single-thread runtime
     /// that keeps its sessions and their backend connections: no work stealing and no
-    /// wake-ups across threads in a statement's round trip. A new session goes to the worker
-    /// with the fewest. 0 (the default): one per CPU. 1: everything on one thread, for a
+    /// wake-ups across threads in a statement's round trip. Each worker accepts on a listener
+    /// of its own on `listen` (SO_REUSEPORT: the kernel spreads new connections over them, and
+    /// another process of the proxy's user could bind the same port); a session stays where it
+    /// was accepted unless that worker runs clearly more sessions than another, when it goes
+    /// to the one with the fewest. 0 (the default): one per CPU. 1: everything on one thread, for a
     /// host where the proxy needs at most one core. Env: `OCTODB_WORKER_THREADS`.
     pub worker_threads: usize,
     /// How log lines are written: `text` (for people) or `json` (one object a line, with the

@@ -22,7 +22,7 @@ mod test_support;
 pub mod workers;
 
 pub use config::ProxyConfig;
-pub use server::{prepare, run, serve, Shared, StartError};
+pub use server::{bind, prepare, run, serve, Shared, StartError};
 
 /// The proxy's allocator. Statement checking allocates many small, short-lived objects (tokens,
 /// AST nodes, rendered text); mimalloc serves them markedly cheaper than the system allocator

@@ -47,7 +47,7 @@ async fn serve(args: Args, mut config: ProxyConfig) -> anyhow::Result<()> {
             .install()
             .context("starting the metrics endpoint")?;
     }
-    let listener = tokio::net::TcpListener::bind(&config.listen)
+    let listener = octodb_proxy::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let shutdown = CancellationToken::new();

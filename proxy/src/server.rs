@@ -138,6 +138,45 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
     }))
 }
 
+/// Connections waiting to be accepted, per listener.
+const BACKLOG: i32 = 1024;
+
+/// A listener on the first address `addr` resolves to, ready for the workers to share
+/// (SO_REUSEPORT), with TCP_NODELAY for the connections it accepts and a backlog of 1,024
+/// (a burst of clients connecting at once is queued rather than refused).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        match listen_on(addr, None) {
+            Ok(l) => return TcpListener::from_std(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
+/// A non-blocking listener on `addr` that shares it with the others (SO_REUSEPORT);
+/// `v6_only` as the first listener's, for another on the same IPv6 address.
+fn listen_on(addr: SocketAddr, v6_only: Option<bool>) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if let (true, Some(v6_only)) = (addr.is_ipv6(), v6_only) {
+        socket.set_only_v6(v6_only)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// Serves clients on `listener` until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
@@ -160,19 +199,23 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, version = %shared.server_version, "OctoDB proxy listening");
     }
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.cancelled() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => start_session(&tracker, stream, peer, &shared, &shutdown),
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    let nodelay = socket2::SockRef::from(&listener)
+        .set_tcp_nodelay(true)
+        .is_ok();
+    // Every other worker accepts on a listener of its own on the same address.
+    for (index, std_listener) in worker_listeners(&listener, shared.workers.len()) {
+        let (shared2, tracker2, shutdown2) = (shared.clone(), tracker.clone(), shutdown.clone());
+        shared.workers.spawn(
+            index,
+            tracker.track_future(async move {
+                match TcpListener::from_std(std_listener) {
+                    Ok(l) => accept_loop(l, nodelay, &shared2, &tracker2, &shutdown2).await,
+                    Err(e) => warn!(error = %e, worker = index, "a worker could not listen"),
+                }
+            }),
+        );
     }
+    accept_loop(listener, nodelay, &shared, &tracker, &shutdown).await;
     tracker.close();
     let grace = Duration::from_secs(shared.config.shutdown_grace_secs);
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -193,8 +236,69 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     info!("OctoDB proxy stopped");
 }
 
-/// Runs the client's session on the least busy worker. A session for another worker has its
-/// socket moved to that worker's event loop first.
+/// Accepts clients on `listener` until shutdown. `nodelay`: TCP_NODELAY is set on the
+/// listener, which Linux copies to the connections it accepts.
+async fn accept_loop(
+    listener: TcpListener,
+    nodelay: bool,
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if !(nodelay && cfg!(target_os = "linux")) {
+                    let _ = stream.set_nodelay(true);
+                }
+                start_session(tracker, stream, peer, shared, shutdown)
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Listeners for workers 1 to `workers - 1`, bound to `listener`'s address with SO_REUSEPORT,
+/// so that the kernel spreads new connections over the workers and each accepts its own:
+/// no socket moves from one event loop to another, and no wake-up of another thread, for a
+/// new session. Empty when the address cannot be shared (the accepting worker then hands
+/// sessions to the others).
+fn worker_listeners(listener: &TcpListener, workers: usize) -> Vec<(usize, std::net::TcpListener)> {
+    if workers < 2 {
+        return Vec::new();
+    }
+    let shared_listeners = || -> std::io::Result<Vec<(usize, std::net::TcpListener)>> {
+        let addr = listener.local_addr()?;
+        let first = socket2::SockRef::from(listener);
+        first.set_reuse_port(true)?;
+        let v6_only = if addr.is_ipv6() {
+            Some(first.only_v6()?)
+        } else {
+            None
+        };
+        (1..workers)
+            .map(|index| Ok((index, listen_on(addr, v6_only)?)))
+            .collect()
+    };
+    match shared_listeners() {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            info!(error = %e, "one listener for all workers: the address cannot be shared");
+            Vec::new()
+        }
+    }
+}
+
+/// Runs the client's session on the worker that accepted it, unless that worker is clearly
+/// busier than another (`Workers::assign_from`). A session for another worker has its socket
+/// moved to that worker's event loop first.
 fn start_session(
     tracker: &TaskTracker,
     stream: TcpStream,
@@ -202,7 +306,7 @@ fn start_session(
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
 ) {
-    let assigned = shared.workers.assign();
+    let assigned = shared.workers.assign_from(crate::workers::current());
     let (shared, shutdown) = (shared.clone(), shutdown.clone());
     if assigned.index() == crate::workers::current() {
         // Boxed: the task then holds a pointer, not the whole session state machine, which
@@ -333,7 +437,6 @@ async fn handle_client(
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
     let id = shared.next_connection_id();
     metrics::connection_opened();
     // Borrowed halves: closing the socket when the session ends sends the FIN, without the

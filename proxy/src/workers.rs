@@ -1,15 +1,16 @@
 //! Where sessions run: on several single-thread runtimes ("workers"), one per core by default,
 //! rather than on one work-stealing runtime.
 //!
-//! A session stays on the worker it was given at accept (the one with the fewest sessions), and
-//! so do the backend connections it opens: every wake-up of a statement's round trip happens
+//! Each worker accepts on a listener of its own (all bound to the proxy's address with
+//! SO_REUSEPORT, so the kernel spreads new connections over them). A session stays on the
+//! worker that accepted it, unless that worker runs clearly more sessions than another, and so
+//! do the backend connections it opens: every wake-up of a statement's round trip happens
 //! on one thread, with no stealing and no cross-thread wake. A work-stealing runtime spends
 //! about 2,000 instructions per statement on its scheduler bookkeeping and on waking threads;
 //! this keeps what a single-thread proxy costs while using every core.
 //!
-//! Worker 0 is the runtime that starts the proxy (it also runs the accept loop and the
-//! background tasks); the others each run on a thread of their own until [`Workers::stop`].
-//! Pools keep their idle connections per worker (see `crate::backend`): a connection is
+//! Worker 0 is the runtime that starts the proxy (it also runs the background tasks); the
+//! others each run on a thread of their own until [`Workers::stop`]. Pools keep their idle connections per worker (see `crate::backend`): a connection is
 //! registered with its worker's event loop, and a session of another worker that must take it
 //! moves it over first.
 
@@ -47,6 +48,9 @@ impl Worker {
         }
     }
 }
+
+/// How many more sessions than the least busy worker a worker may keep of those it accepts.
+pub const SLACK: usize = 4;
 
 /// The proxy's workers.
 pub struct Workers {
@@ -121,15 +125,37 @@ impl Workers {
     }
 
     /// The worker with the fewest sessions, counted as one more session until the returned
-    /// guard is dropped. Among equals, the last: worker 0 also accepts clients and runs the
-    /// background tasks (whose timers it checks each time it waits for events).
+    /// guard is dropped. Among equals, the last: worker 0 also runs the background tasks
+    /// (whose timers it checks each time it waits for events).
     pub fn assign(self: &Arc<Self>) -> Assigned {
-        let index = self
-            .workers
+        let index = self.least_busy().0;
+        self.count(index)
+    }
+
+    /// The session a worker accepted stays on it, unless that worker has clearly more
+    /// sessions than the least busy one (an eighth more, and at least [`SLACK`] more): the
+    /// kernel spreads connections over the workers' listeners by address, not by load, and
+    /// a session kept where it was accepted needs no move between event loops.
+    pub fn assign_from(self: &Arc<Self>, here: usize) -> Assigned {
+        let (least, fewest) = self.least_busy();
+        let index = match self.workers.get(here) {
+            Some(w) if w.sessions.load(Ordering::Relaxed) <= fewest + SLACK.max(fewest / 8) => here,
+            _ => least,
+        };
+        self.count(index)
+    }
+
+    /// The least busy worker (the last among equals) and its session count.
+    fn least_busy(&self) -> (usize, usize) {
+        self.workers
             .iter()
             .enumerate()
-            .min_by_key(|(i, w)| (w.sessions.load(Ordering::Relaxed), usize::MAX - *i))
-            .map_or(0, |(i, _)| i);
+            .map(|(i, w)| (i, w.sessions.load(Ordering::Relaxed)))
+            .min_by_key(|&(i, n)| (n, usize::MAX - i))
+            .unwrap_or((0, 0))
+    }
+
+    fn count(self: &Arc<Self>, index: usize) -> Assigned {
         if let Some(w) = self.workers.get(index) {
             w.sessions.fetch_add(1, Ordering::Relaxed);
             w.gauge.increment(1.0);
@@ -207,5 +233,31 @@ mod tests {
             let _ = tx.send(());
         });
         assert!(rx.await.is_err());
+    }
+
+    #[tokio::test]
+    async fn accepted_sessions_stay_on_their_worker_unless_it_is_clearly_busier() {
+        let workers = Workers::start(2).unwrap();
+        let mut held: Vec<Assigned> = (0..=SLACK).map(|_| workers.assign_from(0)).collect();
+        assert!(held.iter().all(|a| a.index() == 0), "within the slack");
+        held.push(workers.assign_from(0));
+        assert_eq!(held.last().unwrap().index(), 1, "past the slack");
+        held.push(workers.assign_from(1));
+        assert_eq!(
+            held.last().unwrap().index(),
+            1,
+            "the least busy keeps its own"
+        );
+        // With many sessions, the slack is an eighth of the fewest.
+        held.clear();
+        held.extend((0..160).map(|_| workers.assign()));
+        assert_eq!((workers.sessions(0), workers.sessions(1)), (80, 80));
+        held.extend((0..11).map(|_| workers.assign_from(0)));
+        assert_eq!(workers.sessions(0), 91);
+        held.push(workers.assign_from(0));
+        assert_eq!((workers.sessions(0), workers.sessions(1)), (91, 81));
+        drop(held);
+        assert_eq!((workers.sessions(0), workers.sessions(1)), (0, 0));
+        workers.stop();
     }
 }

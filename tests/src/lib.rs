@@ -107,7 +107,7 @@ impl TestEnv {
             ..ProxyConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = octodb_proxy::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = octodb_proxy::prepare(config).await.context("proxy")?;
         let shutdown = CancellationToken::new();

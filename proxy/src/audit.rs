@@ -16,7 +16,7 @@
 //!   the outcome `failure`, the target the user name the client gave.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use octodb_catalog::{Catalog, NewAudit, OUTCOME_FAILURE};
@@ -275,12 +275,7 @@ pub struct AuditWriter {
     rx: mpsc::Receiver<Entry>,
 }
 
-fn lock(limiter: &Mutex<Limiter>) -> MutexGuard<'_, Limiter> {
-    match limiter.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+use crate::sync::lock;
 
 impl AuditSampler {
     /// A sampler and the writer to run for it (none when sampling is off).

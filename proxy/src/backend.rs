@@ -201,14 +201,7 @@ impl CheckoutError {
     }
 }
 
-/// Locks `m`, also after a panic elsewhere left it poisoned (its data stays consistent: no
-/// critical section of the proxy's leaves it half changed).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+pub(crate) use crate::sync::lock;
 
 impl Backends {
     pub fn new(settings: PoolSettings) -> Arc<Self> {

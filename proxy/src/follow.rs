@@ -34,10 +34,7 @@ pub struct Followers {
 
 impl Followers {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
-        match self.tenants.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.tenants)
     }
 
     /// Registers a session of `login`'s tenant. The first session of a tenant seeds its state

@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod result_cache;
 pub mod server;
 pub mod session;
+mod sync;
 pub mod tenant_labels;
 #[cfg(test)]
 mod test_support;

@@ -175,10 +175,7 @@ struct TenantState {
 
 impl TenantEntry {
     fn lock(&self) -> MutexGuard<'_, TenantState> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.state)
     }
 }
 
@@ -210,12 +207,7 @@ pub struct Limits {
     flavor: Flavor,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+use crate::sync::lock;
 
 impl Limits {
     /// `server_version`: the version the proxy announces, which tells MariaDB from MySQL.

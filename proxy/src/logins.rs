@@ -46,10 +46,7 @@ pub struct LoginCache {
 
 impl LoginCache {
     fn lock(&self) -> MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.state)
     }
 
     /// The generation to pass to [`LoginCache::insert`]: read it before asking the catalog.

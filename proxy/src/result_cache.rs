@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
@@ -162,12 +162,7 @@ struct Writes {
     marks: Mutex<HashMap<Mark, u64>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+use crate::sync::lock;
 
 /// Bytes held, per tenant and in total (updated on insert and by the removal listener).
 #[derive(Default)]

@@ -419,10 +419,7 @@ fn start_audit_writer(
     shared: &Shared,
     stop: &CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let writer = match shared.audit_writer.lock() {
-        Ok(mut w) => w.take(),
-        Err(poisoned) => poisoned.into_inner().take(),
-    }?;
+    let writer = crate::sync::lock(&shared.audit_writer).take()?;
     Some(tokio::spawn(
         writer.run(shared.catalog.clone(), stop.clone()),
     ))

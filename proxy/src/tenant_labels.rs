@@ -126,12 +126,7 @@ pub struct TenantLabels {
     slots: Mutex<HashMap<u64, Arc<TenantSlot>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+use crate::sync::lock;
 
 impl TenantLabels {
     pub fn new(config: &MetricsConfig) -> Self {

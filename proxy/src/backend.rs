@@ -95,9 +95,9 @@ impl BackendConn {
         }))
     }
 
-    /// Whether it can go back to a pool: not broken, no answer left unread.
+    /// Whether it can go back to a pool: not broken, no answer left unread, nothing queued.
     fn reusable(&self) -> bool {
-        !self.raw.is_broken() && self.raw.phase() == Phase::Idle
+        !self.raw.is_broken() && self.raw.phase() == Phase::Idle && !self.raw.has_queued()
     }
 }
 

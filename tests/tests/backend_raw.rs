@@ -577,3 +577,43 @@ async fn reset_ping_and_transaction_status() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn queued_queries_go_out_with_the_next_command() -> Result<()> {
+    with_fixture(|fx| async move {
+        let mut c = fx.connect().await?;
+        let db = &fx.db;
+        c.query_drop(&format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)"))
+            .await?;
+        // A queued BEGIN is answered before the query it went out with.
+        c.queue_query(b"BEGIN")?;
+        ensure!(c.has_queued() && !c.in_transaction());
+        let rs = select(&mut c, "SELECT @@in_transaction").await?;
+        ensure!(text_values(&rs.rows[0])? == vec![text(b"1")]);
+        ensure!(rs.status & STATUS_IN_TRANS != 0 && !c.has_queued());
+        c.query_drop("ROLLBACK").await?;
+        // Two queued, then a prepared statement: both ahead of the prepare and the execute.
+        c.queue_query(b"SET @a = 1")?;
+        c.queue_query(b"BEGIN")?;
+        let stmt = c.prepare("SELECT @a + ?").await?;
+        c.send_execute(stmt.id, &[Value::Int(2)]).await?;
+        match c.read_response().await? {
+            Response::Columns(n) => {
+                let rs = read_set(&mut c, n, true).await?;
+                ensure!(rs.status & STATUS_IN_TRANS != 0, "inside the transaction");
+            }
+            other => bail!("expected a result set, got {other:?}"),
+        }
+        c.query_drop("ROLLBACK").await?;
+        // A queued query that fails: the command after it ran without it, so the connection
+        // is given up rather than trusted.
+        c.queue_query(b"SELEC 1")?;
+        c.send_query(b"SELECT 1")
+            .await
+            .err()
+            .context("the failed queued query")?;
+        ensure!(c.is_broken());
+        Ok(())
+    })
+    .await
+}

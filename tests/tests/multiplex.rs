@@ -168,6 +168,74 @@ async fn transactions_and_user_variables_pin_until_cleared() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_goes_out_with_the_transactions_first_statement() -> Result<()> {
+    let mut env = env_with_pool(1).await?;
+    let t = env.tenant(ITEMS).await?;
+    let mut a = env.connect(&t).await?;
+    let mut b = env.connect(&t).await?;
+    a.query_drop("INSERT INTO items (name, qty) VALUES ('x', 1)")
+        .await?;
+    async fn in_tx(c: &mut Conn) -> Result<Option<i64>> {
+        Ok(c.query_first("SELECT @@in_transaction").await?)
+    }
+    async fn qty(c: &mut Conn) -> Result<Option<i64>> {
+        Ok(c.query_first("SELECT qty FROM items").await?)
+    }
+    // A's BEGIN holds no backend connection: B, on the only one, is not kept waiting.
+    a.query_drop("BEGIN").await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    // The first statement, a SELECT, runs inside the transaction: BEGIN went out with it.
+    assert_eq!(in_tx(&mut a).await?, Some(1));
+    a.query_drop("UPDATE items SET qty = 2").await?;
+    a.query_drop("ROLLBACK").await?;
+    assert_eq!(qty(&mut b).await?, Some(1), "the rollback undid the update");
+    // A first statement that changes data runs after BEGIN, inside the transaction.
+    a.query_drop("start  transaction").await?;
+    a.query_drop("UPDATE items SET qty = 3").await?;
+    assert_eq!(in_tx(&mut a).await?, Some(1));
+    a.query_drop("ROLLBACK").await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    // A transaction that ran nothing ends in the proxy; the next statement is outside one.
+    a.query_drop("BEGIN").await?;
+    a.query_drop("COMMIT").await?;
+    assert_eq!(in_tx(&mut a).await?, Some(0));
+    // Prepared BEGIN and ROLLBACK, as sysbench sends them.
+    let begin = a.prep("BEGIN").await?;
+    let rollback = a.prep("ROLLBACK").await?;
+    a.exec_drop(&begin, ()).await?;
+    let v: Option<i64> = a.exec_first("SELECT @@in_transaction", ()).await?;
+    assert_eq!(v, Some(1));
+    a.exec_drop("UPDATE items SET qty = 4", ()).await?;
+    a.exec_drop(&rollback, ()).await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    // The pooled connection is killed while idle: the first statement runs again on a new
+    // one, its BEGIN with it.
+    a.query_drop("BEGIN").await?;
+    let mut root = root_conn(None).await?;
+    assert_eq!(kill_backend_connections(&mut root, &t).await?, 1);
+    for _ in 0..50 {
+        if backend_ids(&mut root, &t).await?.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(in_tx(&mut a).await?, Some(1));
+    a.query_drop("UPDATE items SET qty = 5").await?;
+    a.query_drop("ROLLBACK").await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    // WITH CONSISTENT SNAPSHOT takes its snapshot at once, on the backend: A holds the only
+    // connection until it commits.
+    a.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await?;
+    let err = b.query_drop("SELECT 1").await.expect_err("pool is busy");
+    assert!(err.to_string().contains("backend connections"), "{err}");
+    a.query_drop("COMMIT").await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    drop((a, b));
+    env.cleanup().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_values_are_the_sessions_own() -> Result<()> {
     let mut env = env_with_pool(1).await?;
     let t = env.tenant(ITEMS).await?;

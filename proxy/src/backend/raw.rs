@@ -131,6 +131,8 @@ pub struct RawConn {
     status: u16,
     phase: Phase,
     broken: bool,
+    /// Queries sent ahead of the next command, whose OKs come before its answer.
+    queued: u8,
 }
 
 impl RawConn {
@@ -149,6 +151,7 @@ impl RawConn {
                 last_ok: Some(ok),
                 phase: Phase::Idle,
                 broken: false,
+                queued: 0,
             })
         };
         match tokio::time::timeout(opts.connect_timeout, login).await {
@@ -237,7 +240,8 @@ impl RawConn {
         Ok(())
     }
 
-    /// Sends a command byte followed by `arg`.
+    /// Sends a command byte followed by `arg`, with any queued query ahead of it, whose OK
+    /// it then reads.
     async fn command(&mut self, cmd: u8, arg: &[u8]) -> Result<(), BackendError> {
         self.begin_command()?;
         let at = self.io.begin_packet();
@@ -245,7 +249,53 @@ impl RawConn {
         self.io.wbuf().extend_from_slice(arg);
         self.io.end_packet(at);
         let r = self.io.flush().await;
-        self.check(r)
+        self.check(r)?;
+        self.settle_queued().await
+    }
+
+    /// Queues a text query that answers with a plain OK (a BEGIN): it goes out in one write
+    /// with the next command, which reads its OK before handing over that command's answer.
+    /// A queued query that fails ends the connection (the next command ran without it).
+    pub fn queue_query(&mut self, sql: &[u8]) -> Result<(), BackendError> {
+        self.begin_command()?;
+        // One packet each, so that each answer starts at sequence id 1.
+        if self.queued == u8::MAX || sql.len() + 1 >= 0xFF_FFFF {
+            return self.protocol("query not queued: too many or too long");
+        }
+        let at = self.io.begin_packet();
+        self.io.wbuf().push(COM_QUERY);
+        self.io.wbuf().extend_from_slice(sql);
+        self.io.end_packet(at);
+        self.queued += 1;
+        Ok(())
+    }
+
+    /// Whether queries wait in the write buffer for the next command.
+    pub fn has_queued(&self) -> bool {
+        self.queued > 0
+    }
+
+    /// Reads the OKs of the queries sent ahead of the command just sent.
+    async fn settle_queued(&mut self) -> Result<(), BackendError> {
+        if self.queued == 0 {
+            return Ok(());
+        }
+        let answer = self.io.seq();
+        while self.queued > 0 {
+            self.queued -= 1;
+            self.io.answer_at(1);
+            if let Err(e) = self.read_ok().await {
+                self.broken = true;
+                return Err(match e {
+                    BackendError::Server { code, message, .. } => BackendError::Protocol(format!(
+                        "a query sent ahead failed ({code}: {message})"
+                    )),
+                    other => other,
+                });
+            }
+        }
+        self.io.answer_at(answer);
+        Ok(())
     }
 
     async fn read(&mut self) -> Result<(), BackendError> {
@@ -476,6 +526,7 @@ impl RawConn {
         self.io.end_packet(at);
         let r = self.io.flush().await;
         self.check(r)?;
+        self.settle_queued().await?;
         self.phase = Phase::Response { binary: true };
         Ok(())
     }

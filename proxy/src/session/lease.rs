@@ -11,9 +11,10 @@ use octodb_policy::StatementKind;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::results::Done;
+use super::state::Begin;
 use super::Session;
 use crate::backend::raw::BackendError;
-use crate::backend::{CheckoutError, Pins};
+use crate::backend::{CheckoutError, PinReason, Pins};
 use crate::error::{codes, ClientError};
 use crate::metrics;
 
@@ -58,13 +59,98 @@ where
         }
     }
 
-    /// Makes sure the session holds a backend connection carrying its session state. A pooled
-    /// connection found dead while replaying the state (killed while idle) is replaced once.
+    /// Makes sure the session holds a backend connection carrying its session state and its
+    /// transaction. A pooled connection found dead while replaying the state (killed while
+    /// idle) is replaced once.
     pub(super) async fn acquire(&mut self) -> Result<(), ClientError> {
-        match self.acquire_once().await {
+        let mut retried = false;
+        loop {
+            let ready = match self.acquire_once().await {
+                Ok(()) => self.send_begin().await,
+                Err(a) => Err(a),
+            };
+            match ready {
+                Ok(()) => return Ok(()),
+                Err(Acquire::Retry(_)) if !retried => retried = true,
+                Err(a) => return Err(a.into_client()),
+            }
+        }
+    }
+
+    /// Answers a plain BEGIN, or the COMMIT or ROLLBACK of a transaction that ran nothing yet,
+    /// without the backend (`Begin`); true when it did (write the OK with `finish`). Only with
+    /// no connection held and multiplexing on; WITH CONSISTENT SNAPSHOT, savepoints and
+    /// chains always go to the backend.
+    pub(super) fn answers_transaction_edge(&mut self, kind: &StatementKind, sql: &str) -> bool {
+        if self.backend.is_some() || !self.shared.config.multiplexing {
+            return false;
+        }
+        match kind {
+            StatementKind::Begin
+                if !self.tx.in_transaction
+                    && self.state.deferred == Begin::None
+                    && is_one_of(sql, PLAIN_BEGIN) =>
+            {
+                self.state.deferred = Begin::Deferred(sql.to_owned());
+                true
+            }
+            StatementKind::Commit | StatementKind::Rollback
+                if matches!(self.state.deferred, Begin::Deferred(_))
+                    && is_one_of(sql, PLAIN_END) =>
+            {
+                self.state.deferred = Begin::None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the BEGIN the session answered itself to the connection just acquired. Ahead of
+    /// a SELECT it is queued, to go out in the same write: should it fail, the SELECT changed
+    /// nothing, and the connection is dropped as lost. Ahead of anything else it runs on its
+    /// own first, so that a statement changing data never runs outside the transaction its
+    /// client opened.
+    async fn send_begin(&mut self) -> Result<(), Acquire> {
+        let Begin::Deferred(begin) = std::mem::take(&mut self.state.deferred) else {
+            return Ok(());
+        };
+        let select = self.state.current.select;
+        let Some(lease) = self.backend.as_mut() else {
+            return Err(Acquire::Fail(lost()));
+        };
+        let retry = lease.from_idle && !lease.served;
+        let Some(conn) = lease.conn() else {
+            return Err(Acquire::Fail(lost()));
+        };
+        let sent = if select {
+            conn.raw.queue_query(begin.as_bytes())
+        } else {
+            conn.raw.query_drop(&begin).await.map(drop)
+        };
+        match sent {
+            Ok(()) if select => {
+                self.state.deferred = Begin::Queued(begin);
+                Ok(())
+            }
             Ok(()) => Ok(()),
-            Err(Acquire::Retry(_)) => self.acquire_once().await.map_err(Acquire::into_client),
-            Err(Acquire::Fail(ce)) => Err(ce),
+            Err(e) if e.connection_lost() && retry => {
+                // A pooled connection that died while idle: BEGIN again on another.
+                self.state.deferred = Begin::Deferred(begin);
+                self.drop_broken();
+                Err(Acquire::Retry(lost()))
+            }
+            Err(e) => {
+                session_event!(self, info, error = %e, "BEGIN failed on the backend");
+                // The transaction the client was told about never started: as a lost
+                // connection, which ends it.
+                let e = match e {
+                    BackendError::Server { code, message, .. } => {
+                        BackendError::Protocol(format!("BEGIN failed ({code}: {message})"))
+                    }
+                    other => other,
+                };
+                Err(Acquire::Fail(self.backend_failure(e)))
+            }
         }
     }
 
@@ -123,15 +209,22 @@ where
 
     /// Whether a failed statement may run again on another connection: the connection died
     /// while idle in the pool (first statement of this lease), and nothing of the session's
-    /// lived on it.
+    /// lived on it (a transaction only if its BEGIN went out with this statement).
     pub(super) fn may_retry(&self, e: &BackendError) -> bool {
+        let begin_only = matches!(self.state.deferred, Begin::Queued(_));
         connection_lost(e)
             && self
                 .backend
                 .as_ref()
                 .is_some_and(|l| l.from_idle && !l.served)
-            && !self.tx.in_transaction
-            && !self.pins.dirty()
+            && (!self.tx.in_transaction || begin_only)
+            && !self
+                .pins
+                .with(
+                    PinReason::Transaction,
+                    self.tx.in_transaction && !begin_only,
+                )
+                .dirty()
     }
 
     /// Drops a connection that failed, before a retry.
@@ -141,9 +234,22 @@ where
         }
     }
 
+    /// Drops a connection that failed, to run the statement again on another (`may_retry`),
+    /// with the BEGIN that went out with it.
+    pub(super) fn retry_elsewhere(&mut self) {
+        self.drop_broken();
+        if let Begin::Queued(begin) = std::mem::take(&mut self.state.deferred) {
+            self.state.deferred = Begin::Deferred(begin);
+        }
+    }
+
     /// After a statement: records what it left, then gives the connection back unless
     /// something pins the session to it.
     pub(super) fn settle(&mut self, kind: &StatementKind, sql: &str, outcome: Result<&Done, ()>) {
+        if let Begin::Queued(_) = self.state.deferred {
+            // Answered: the BEGIN ran before it.
+            self.state.deferred = Begin::None;
+        }
         match outcome {
             Ok(done) => self.state.after_success(kind, sql, done),
             Err(()) => self.state.after_error(),
@@ -240,10 +346,78 @@ impl Acquire {
     }
 }
 
+/// BEGIN as the session answers it itself (ASCII case and runs of whitespace aside).
+const PLAIN_BEGIN: &[&str] = &[
+    "BEGIN",
+    "BEGIN WORK",
+    "START TRANSACTION",
+    "START TRANSACTION READ ONLY",
+    "START TRANSACTION READ WRITE",
+];
+
+/// COMMIT and ROLLBACK as the session answers them itself after a deferred BEGIN.
+const PLAIN_END: &[&str] = &["COMMIT", "COMMIT WORK", "ROLLBACK", "ROLLBACK WORK"];
+
+/// Whether `sql` is one of `forms`, word for word (ASCII case, runs of whitespace and a
+/// final semicolon aside).
+fn is_one_of(sql: &str, forms: &[&str]) -> bool {
+    let sql = sql.trim_end().strip_suffix(';').unwrap_or(sql);
+    forms.iter().any(|form| {
+        let mut words = sql.split_ascii_whitespace();
+        form.split(' ')
+            .all(|f| words.next().is_some_and(|w| w.eq_ignore_ascii_case(f)))
+            && words.next().is_none()
+    })
+}
+
 fn lost() -> ClientError {
     ClientError::new(
         2013,
         "HY000",
         "Lost connection to the tenant's backend during query",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_transaction_statements_are_answered_in_the_proxy() {
+        for sql in [
+            "BEGIN",
+            "begin",
+            "BEGIN;",
+            "  begin   work ",
+            "START TRANSACTION",
+            "start\ttransaction  read only;",
+            "START TRANSACTION READ WRITE",
+        ] {
+            assert!(is_one_of(sql, PLAIN_BEGIN), "{sql}");
+        }
+        for sql in [
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+            "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT",
+            "BEGIN NOT ATOMIC SELECT 1; END",
+            "BEGIN WORK WORK",
+            "BEGINX",
+            "",
+            ";",
+        ] {
+            assert!(!is_one_of(sql, PLAIN_BEGIN), "{sql}");
+        }
+        for sql in ["COMMIT", "commit work;", "ROLLBACK", " Rollback  Work "] {
+            assert!(is_one_of(sql, PLAIN_END), "{sql}");
+        }
+        for sql in [
+            "ROLLBACK TO SAVEPOINT a",
+            "ROLLBACK TO a",
+            "COMMIT AND CHAIN",
+            "COMMIT RELEASE",
+            "ROLLBACK WORK AND NO CHAIN",
+            "RELEASE SAVEPOINT a",
+        ] {
+            assert!(!is_one_of(sql, PLAIN_END), "{sql}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use mysql_async::Value;
 use octodb_policy::{Decision, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::results::{self, StreamError};
+use super::results::{self, Done, StreamError};
 use super::state::StatementFacts;
 use super::Session;
 use crate::backend::raw::{BackendError, ColumnDef, Response};
@@ -202,6 +202,9 @@ where
         let run_sql = self
             .limit
             .with_timeout(&kind, self.with_session_values(&sql));
+        if self.answers_transaction_edge(&kind, &run_sql) {
+            return self.finish(&kind, &sql, Ok(Done::default())).await;
+        }
         let mut retried = false;
         loop {
             if let Err(ce) = self.acquire().await {
@@ -230,7 +233,7 @@ where
                 }
                 Err(e) => {
                     if !retried && self.may_retry(&e) {
-                        self.drop_broken();
+                        self.retry_elsewhere();
                         retried = true;
                         continue;
                     }

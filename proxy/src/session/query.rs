@@ -69,6 +69,9 @@ where
         let sql = self
             .limit
             .with_timeout(&f.kind, self.with_session_values(&f.sql));
+        if self.answers_transaction_edge(&f.kind, &sql) {
+            return self.finish(&f.kind, &f.sql, Ok(Done::default())).await;
+        }
         // With no connection held, the previous statement left no warnings: a connection
         // whose last statement (another session's) did must not show them.
         let clear_warnings = f.kind == StatementKind::ShowWarnings && self.backend.is_none();
@@ -109,7 +112,7 @@ where
                 }
                 Err(e) => {
                     if !retried && self.may_retry(&e) {
-                        self.drop_broken();
+                        self.retry_elsewhere();
                         retried = true;
                         continue;
                     }

@@ -21,6 +21,8 @@ pub struct StatementFacts {
     pub uses_session_values: bool,
     /// It mentions SQL_CALC_FOUND_ROWS.
     pub calc_found_rows: bool,
+    /// It is a SELECT: run outside a transaction, it changes nothing that lasts.
+    pub select: bool,
 }
 
 impl From<&Forward> for StatementFacts {
@@ -29,8 +31,23 @@ impl From<&Forward> for StatementFacts {
             sets_user_variable: f.sets_user_variable,
             uses_session_values: f.uses_session_values,
             calc_found_rows: f.calc_found_rows,
+            select: f.kind == StatementKind::Select,
         }
     }
+}
+
+/// A BEGIN the session answered itself, with no backend connection held: it goes to the
+/// backend with the transaction's first statement (see `lease`), and a transaction that ends
+/// before running anything never reaches the backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Begin {
+    #[default]
+    None,
+    /// Answered, not yet sent.
+    Deferred(String),
+    /// Queued on the held connection ahead of a statement not yet answered: sent again if
+    /// that statement is retried on another connection.
+    Queued(String),
 }
 
 /// The session's movable state and its own statement outcomes.
@@ -50,6 +67,8 @@ pub struct SessionState {
     pub warnings: bool,
     /// The statement being run, set by [`SessionState::begin`] before it is sent.
     pub current: StatementFacts,
+    /// A BEGIN not yet run on a backend connection.
+    pub deferred: Begin,
 }
 
 impl SessionState {
@@ -72,6 +91,7 @@ impl SessionState {
             calc_found_rows: false,
             warnings: false,
             current: StatementFacts::default(),
+            deferred: Begin::None,
         }
     }
 
@@ -162,6 +182,8 @@ impl SessionState {
 
     /// The connection was lost, and with it everything that lived only there.
     pub fn connection_lost(&mut self) {
+        // The transaction is gone, BEGIN and all.
+        self.deferred = Begin::None;
         self.user_variables = false;
         self.untracked = false;
         self.calc_found_rows = false;

@@ -87,6 +87,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         })
     }
 
+    /// The sequence id of the next packet written or read.
+    pub fn seq(&self) -> u8 {
+        self.seq
+    }
+
+    /// The next packet read is an answer that starts at sequence id `seq` (after queued
+    /// commands, whose answers come first).
+    pub fn answer_at(&mut self, seq: u8) {
+        self.seq = seq;
+    }
+
     /// Starts a new command: the next packet written carries sequence id 0.
     pub fn reset_seq(&mut self) {
         self.seq = 0;

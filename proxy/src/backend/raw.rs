@@ -250,7 +250,10 @@ impl RawConn {
         self.io.end_packet(at);
         let r = self.io.flush().await;
         self.check(r)?;
-        self.settle_queued().await
+        if self.queued > 0 {
+            self.settle_queued().await?;
+        }
+        Ok(())
     }
 
     /// Queues a text query that answers with a plain OK (a BEGIN): it goes out in one write
@@ -277,9 +280,6 @@ impl RawConn {
 
     /// Reads the OKs of the queries sent ahead of the command just sent.
     async fn settle_queued(&mut self) -> Result<(), BackendError> {
-        if self.queued == 0 {
-            return Ok(());
-        }
         let answer = self.io.seq();
         while self.queued > 0 {
             self.queued -= 1;
@@ -526,7 +526,9 @@ impl RawConn {
         self.io.end_packet(at);
         let r = self.io.flush().await;
         self.check(r)?;
-        self.settle_queued().await?;
+        if self.queued > 0 {
+            self.settle_queued().await?;
+        }
         self.phase = Phase::Response { binary: true };
         Ok(())
     }

@@ -126,7 +126,9 @@ impl Workers {
 
     /// The worker with the fewest sessions, counted as one more session until the returned
     /// guard is dropped. Among equals, the last: worker 0 also runs the background tasks
-    /// (whose timers it checks each time it waits for events).
+    /// (whose timers it checks each time it waits for events). Sessions are placed with
+    /// [`Workers::assign_from`]; this is its rule without a worker of origin.
+    #[cfg(test)]
     pub fn assign(self: &Arc<Self>) -> Assigned {
         let index = self.least_busy().0;
         self.count(index)

@@ -86,6 +86,17 @@ impl BackendError {
         !matches!(self, BackendError::Server { .. })
     }
 
+    /// The error as one that ends the connection: a server ERR (`what` failed) becomes a
+    /// protocol error, for a failure after which the connection cannot be trusted.
+    pub fn as_lost(self, what: &str) -> BackendError {
+        match self {
+            BackendError::Server { code, message, .. } => {
+                BackendError::Protocol(format!("{what} failed ({code}: {message})"))
+            }
+            other => other,
+        }
+    }
+
     /// A bounded label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -286,12 +297,7 @@ impl RawConn {
             self.io.answer_at(1);
             if let Err(e) = self.read_ok().await {
                 self.broken = true;
-                return Err(match e {
-                    BackendError::Server { code, message, .. } => BackendError::Protocol(format!(
-                        "a query sent ahead failed ({code}: {message})"
-                    )),
-                    other => other,
-                });
+                return Err(e.as_lost("a query sent ahead"));
             }
         }
         self.io.answer_at(answer);

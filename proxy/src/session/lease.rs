@@ -143,13 +143,7 @@ where
                 session_event!(self, info, error = %e, "BEGIN failed on the backend");
                 // The transaction the client was told about never started: as a lost
                 // connection, which ends it.
-                let e = match e {
-                    BackendError::Server { code, message, .. } => {
-                        BackendError::Protocol(format!("BEGIN failed ({code}: {message})"))
-                    }
-                    other => other,
-                };
-                Err(Acquire::Fail(self.backend_failure(e)))
+                Err(Acquire::Fail(self.backend_failure(e.as_lost("BEGIN"))))
             }
         }
     }

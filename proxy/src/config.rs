@@ -55,8 +55,10 @@ pub struct ProxyConfig {
     /// of its own on `listen` (SO_REUSEPORT: the kernel spreads new connections over them, and
     /// another process of the proxy's user could bind the same port); a session stays where it
     /// was accepted unless that worker runs clearly more sessions than another, when it goes
-    /// to the one with the fewest. 0 (the default): one per CPU. 1: everything on one thread, for a
-    /// host where the proxy needs at most one core. Env: `OCTODB_WORKER_THREADS`.
+    /// to the one with the fewest. Background tasks (catalog follower, pool reaper, metrics
+    /// endpoint, digest and audit writers) run on the proxy's main thread, not on a worker.
+    /// 0 (the default): one per CPU. 1: all sessions on one thread, for a host where the
+    /// proxy needs at most one core. Env: `OCTODB_WORKER_THREADS`.
     pub worker_threads: usize,
     /// How log lines are written: `text` (for people) or `json` (one object a line, with the
     /// session's `session_id`, `peer`, `tenant` and `user`). Env: `OCTODB_LOG_FORMAT`.

@@ -20,6 +20,7 @@ mod sync;
 pub mod tenant_labels;
 #[cfg(test)]
 mod test_support;
+pub mod timers;
 pub mod workers;
 
 pub use config::ProxyConfig;

@@ -245,7 +245,9 @@ impl Limits {
     }
 
     async fn load(&self, catalog: &Catalog, tenant_id: u64) -> Result<LimitSettings, CatalogError> {
-        let rows = catalog.limits_of(&[tenant_id]).await?;
+        let catalog = catalog.clone();
+        let rows =
+            crate::timers::catalog(async move { catalog.limits_of(&[tenant_id]).await }).await?;
         Ok(rows.into_iter().next().map(|(_, l)| l).unwrap_or_default())
     }
 
@@ -464,12 +466,12 @@ impl Admission {
             Ok(wait) if wait.is_zero() => Ok(()),
             Ok(wait) => {
                 metrics::statement_throttled();
-                tokio::time::sleep(wait).await;
+                crate::timers::sleep(wait).await;
                 Ok(())
             }
             Err(()) => {
                 metrics::statement_throttled();
-                tokio::time::sleep(max_wait).await;
+                crate::timers::sleep(max_wait).await;
                 metrics::limit_refusal(metrics::LIMIT_STATEMENTS_PER_SECOND);
                 metrics::refusal(ER_USER_LIMIT_REACHED);
                 Err(ClientError::new(

@@ -25,8 +25,9 @@ fn main() -> anyhow::Result<()> {
     let config: ProxyConfig = octodb_catalog::load_config(args.config.as_deref(), "OCTODB")
         .context("loading the configuration")?;
     init_tracing(config.log_format);
-    // Worker 0 (`octodb_proxy::workers`): this thread, which also accepts clients and runs
-    // the background tasks; `prepare` starts the others on threads of their own.
+    // This thread runs the background tasks; `prepare` starts the workers
+    // (`octodb_proxy::workers`), which accept clients and run their sessions, on threads of
+    // their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

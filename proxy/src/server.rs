@@ -202,8 +202,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     let nodelay = socket2::SockRef::from(&listener)
         .set_tcp_nodelay(true)
         .is_ok();
-    // Every other worker accepts on a listener of its own on the same address.
-    for (index, std_listener) in worker_listeners(&listener, shared.workers.len()) {
+    // Each worker accepts on a listener of its own on the same address; worker 0 on the one
+    // given. This runtime keeps the background tasks and waits for the shutdown.
+    let mut listeners = worker_listeners(&listener, shared.workers.len());
+    match listener.into_std() {
+        Ok(first) => listeners.insert(0, (0, first)),
+        Err(e) => warn!(error = %e, "the listener could not be handed to a worker"),
+    }
+    for (index, std_listener) in listeners {
         let (shared2, tracker2, shutdown2) = (shared.clone(), tracker.clone(), shutdown.clone());
         shared.workers.spawn(
             index,
@@ -215,7 +221,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
             }),
         );
     }
-    accept_loop(listener, nodelay, &shared, &tracker, &shutdown).await;
+    shutdown.cancelled().await;
     tracker.close();
     let grace = Duration::from_secs(shared.config.shutdown_grace_secs);
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -259,7 +265,7 @@ async fn accept_loop(
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                crate::timers::sleep(Duration::from_millis(50)).await;
             }
         }
     }

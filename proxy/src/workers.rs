@@ -9,12 +9,16 @@
 //! about 2,000 instructions per statement on its scheduler bookkeeping and on waking threads;
 //! this keeps what a single-thread proxy costs while using every core.
 //!
-//! Worker 0 is the runtime that starts the proxy (it also runs the background tasks); the
-//! others each run on a thread of their own until [`Workers::stop`]. Pools keep their idle connections per worker (see `crate::backend`): a connection is
-//! registered with its worker's event loop, and a session of another worker that must take it
-//! moves it over first.
+//! Every worker runs on a thread of its own until [`Workers::stop`]. The runtime that starts
+//! the workers runs the background tasks (catalog follower, pool reaper, metrics endpoint,
+//! digest and audit writers) and keeps the timers: a worker's runtime has no timer driver,
+//! which would read the clock and walk its timer wheel each time the worker waits for events,
+//! twice per statement. Workers arm the few timers they need there (`crate::timers`). Pools keep
+//! their idle connections per worker (see `crate::backend`): a connection is registered with
+//! its worker's event loop, and a session of another worker that must take it moves it over
+//! first.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,9 +29,18 @@ use tokio_util::sync::CancellationToken;
 
 thread_local! {
     static CURRENT: Cell<usize> = const { Cell::new(0) };
+    /// On a worker's thread, the runtime that started the workers.
+    static BACKGROUND: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
 
-/// The worker this thread belongs to (0 outside the workers' own threads).
+/// On a worker's thread, the runtime that started the workers: it keeps the timers and runs
+/// the catalog calls (`crate::timers`). `None` elsewhere.
+pub fn background() -> Option<Handle> {
+    BACKGROUND.with(|b| b.borrow().clone())
+}
+
+/// The worker this thread belongs to (0 outside the workers' own threads: what such a thread
+/// opens is counted as worker 0's).
 pub fn current() -> usize {
     CURRENT.with(Cell::get)
 }
@@ -81,25 +94,30 @@ impl Assigned {
 }
 
 impl Workers {
-    /// `count` workers: the current runtime and `count - 1` threads, each with a
-    /// single-thread runtime of its own. Call from within a runtime.
+    /// `count` workers (at least one), each a thread with a single-thread runtime of its own,
+    /// without timers. Call from within the runtime that is to keep their timers.
     pub fn start(count: usize) -> std::io::Result<Arc<Workers>> {
+        let background = Handle::try_current().map_err(std::io::Error::other)?;
         let stop = CancellationToken::new();
-        let mut workers = vec![Worker::new(0, Handle::current())];
+        let mut workers = Vec::new();
         let mut threads = Vec::new();
-        for index in 1..count.max(1) {
+        for index in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
                 .build()?;
             workers.push(Worker::new(index, runtime.handle().clone()));
             let stopped = stop.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("octodb-worker-{index}"))
-                .spawn(move || {
-                    CURRENT.with(|c| c.set(index));
-                    runtime.block_on(stopped.cancelled());
-                    // Whatever is still running (sessions past the shutdown grace) ends here.
-                    drop(runtime);
+                .spawn({
+                    let background = background.clone();
+                    move || {
+                        CURRENT.with(|c| c.set(index));
+                        BACKGROUND.with(|b| *b.borrow_mut() = Some(background));
+                        runtime.block_on(stopped.cancelled());
+                        // Whatever is still running (sessions past the shutdown grace) ends here.
+                        drop(runtime);
+                    }
                 });
             match thread {
                 Ok(t) => threads.push(t),
@@ -125,8 +143,7 @@ impl Workers {
     }
 
     /// The worker with the fewest sessions, counted as one more session until the returned
-    /// guard is dropped. Among equals, the last: worker 0 also runs the background tasks
-    /// (whose timers it checks each time it waits for events). Sessions are placed with
+    /// guard is dropped; the first among equals. Sessions are placed with
     /// [`Workers::assign_from`]; this is its rule without a worker of origin.
     #[cfg(test)]
     pub fn assign(self: &Arc<Self>) -> Assigned {
@@ -147,13 +164,13 @@ impl Workers {
         self.count(index)
     }
 
-    /// The least busy worker (the last among equals) and its session count.
+    /// The least busy worker (the first among equals) and its session count.
     fn least_busy(&self) -> (usize, usize) {
         self.workers
             .iter()
             .enumerate()
             .map(|(i, w)| (i, w.sessions.load(Ordering::Relaxed)))
-            .min_by_key(|&(i, n)| (n, usize::MAX - i))
+            .min_by_key(|&(_, n)| n)
             .unwrap_or((0, 0))
     }
 
@@ -186,8 +203,7 @@ impl Workers {
         }
     }
 
-    /// Ends the worker threads (worker 0 is the caller's runtime and goes on). Tasks still
-    /// running on them are dropped.
+    /// Ends the worker threads. Tasks still running on them are dropped.
     pub fn stop(&self) {
         self.stop.cancel();
         let threads = std::mem::take(&mut *crate::backend::lock(&self.threads));
@@ -215,7 +231,7 @@ mod tests {
         let a = workers.assign();
         let b = workers.assign();
         let c = workers.assign();
-        assert_eq!((a.index(), b.index(), c.index()), (2, 1, 0));
+        assert_eq!((a.index(), b.index(), c.index()), (0, 1, 2));
         drop(b);
         let d = workers.assign();
         assert_eq!(d.index(), 1, "the freed worker is the least busy");

@@ -533,7 +533,7 @@ async fn idle_backend_connections_close_while_the_proxy_is_quiet() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_on_several_workers_share_one_backend_connection() -> Result<()> {
-    // Three workers (this test's runtime is worker 0) and one backend connection: each
+    // Three workers and one backend connection: each
     // statement's connection was last used by a session of whichever worker ran before, so it
     // keeps moving between workers, with its prepared statements and session state.
     let mut env = TestEnv::start_with(|c| {

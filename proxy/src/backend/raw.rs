@@ -165,7 +165,7 @@ impl RawConn {
                 queued: 0,
             })
         };
-        match tokio::time::timeout(opts.connect_timeout, login).await {
+        match crate::timers::timeout(opts.connect_timeout, login).await {
             Ok(r) => r,
             Err(_) => Err(BackendError::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

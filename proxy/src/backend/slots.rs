@@ -117,7 +117,7 @@ impl Slots {
             worker,
         };
         let rx = waiting.rx.as_mut()?;
-        match tokio::time::timeout(wait, rx).await {
+        match crate::timers::timeout(wait, rx).await {
             Ok(Ok(())) => {
                 // Taken: nothing for the guard to give back.
                 waiting.rx = None;

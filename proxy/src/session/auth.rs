@@ -123,7 +123,10 @@ async fn authenticate(
         logins.forget(user);
     }
     let generation = logins.generation();
-    let login = shared.catalog.login(user).await?;
+    let login = {
+        let (catalog, user) = (shared.catalog.clone(), user.to_owned());
+        crate::timers::catalog(async move { catalog.login(&user).await }).await?
+    };
     let Some(login) = login else {
         failed_login(shared, None, user, codes::ER_ACCESS_DENIED, "unknown_user");
         shared.limits.login_failed(user, peer, None);

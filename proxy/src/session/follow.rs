@@ -52,7 +52,8 @@ where
     /// Reads the login again and takes its databases. On a catalog failure the session keeps
     /// its mapping and tries again before the next command.
     async fn reload_mapping(&mut self) -> Option<Eviction> {
-        let login = match self.shared.catalog.login(&self.id.login.username).await {
+        let (catalog, user) = (self.shared.catalog.clone(), self.id.login.username.clone());
+        let login = match crate::timers::catalog(async move { catalog.login(&user).await }).await {
             Ok(Some(login)) if login.tenant_id == self.id.login.tenant_id => login,
             Ok(_) => return Some(Eviction::UserGone),
             Err(e) => {

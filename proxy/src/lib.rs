@@ -11,6 +11,7 @@ pub mod follow;
 pub mod limits;
 pub mod logins;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod protocol;
 pub mod result_cache;

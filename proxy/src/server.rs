@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use octodb_catalog::Catalog;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use crate::net::Socket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -261,7 +263,7 @@ async fn accept_loop(
                 if !(nodelay && cfg!(target_os = "linux")) {
                     let _ = stream.set_nodelay(true);
                 }
-                start_session(tracker, stream, peer, shared, shutdown)
+                start_session(tracker, Socket::from_tokio(stream), peer, shared, shutdown)
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");
@@ -307,7 +309,7 @@ fn worker_listeners(listener: &TcpListener, workers: usize) -> Vec<(usize, std::
 /// moved to that worker's event loop first.
 fn start_session(
     tracker: &TaskTracker,
-    stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
@@ -335,7 +337,7 @@ fn start_session(
     workers.spawn(
         index,
         tracker.track_future(Box::pin(async move {
-            match TcpStream::from_std(stream) {
+            match Socket::new(stream) {
                 Ok(stream) => handle_client(stream, peer, shared, shutdown).await,
                 Err(e) => warn!(error = %e, "a worker could not take a connection"),
             }
@@ -435,16 +437,15 @@ fn start_audit_writer(
 /// `getpeername` per connection). The session logs in its own span, made only when it logs
 /// (`crate::session`).
 async fn handle_client(
-    mut stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
     let id = shared.next_connection_id();
     metrics::connection_opened();
-    // Borrowed halves: closing the socket when the session ends sends the FIN, without the
-    // extra shutdown(2) that owned halves make on drop.
-    let (r, w) = stream.split();
-    let _ = crate::session::serve(r, w, shared, id, Some(peer), shutdown).await;
+    // The session reads and writes through two shared references; closing the socket when
+    // it ends sends the FIN, without a shutdown(2).
+    let _ = crate::session::serve(&stream, &stream, shared, id, Some(peer), shutdown).await;
     metrics::connection_closed();
 }

@@ -22,8 +22,8 @@ mod tests;
 
 use std::time::Duration;
 
+use crate::net::Socket;
 use mysql_async::Value;
-use tokio::net::TcpStream;
 
 pub use auth::{native_scramble, parse_version, CHARSET_UTF8MB4_GENERAL_CI};
 pub use frame::MAX_CHUNK;
@@ -135,7 +135,7 @@ pub enum Phase {
 
 /// A backend connection (see the module documentation).
 pub struct RawConn {
-    io: Framed<TcpStream>,
+    io: Framed<Socket>,
     version: (u16, u16, u16),
     connection_id: u32,
     last_ok: Option<OkInfo>,
@@ -150,8 +150,7 @@ impl RawConn {
     /// Connects and logs in (no default database).
     pub async fn connect(opts: &ConnectOpts) -> Result<RawConn, BackendError> {
         let login = async {
-            let stream = TcpStream::connect((opts.host.as_str(), opts.port)).await?;
-            stream.set_nodelay(true)?;
+            let stream = Socket::connect(&opts.host, opts.port).await?;
             let mut io = Framed::new(stream, opts.max_packet);
             let (greeting, ok) = auth::handshake(&mut io, opts).await?;
             Ok::<_, BackendError>(RawConn {
@@ -561,7 +560,7 @@ impl RawConn {
     /// `crate::workers`): its readiness is then reported there, without waking another thread.
     /// Call only between commands (nothing unread); on an error the connection is gone.
     pub fn move_here(self) -> std::io::Result<RawConn> {
-        let io = self.io.map_stream(|s| TcpStream::from_std(s.into_std()?))?;
+        let io = self.io.map_stream(|s| Socket::new(s.into_std()?))?;
         Ok(RawConn { io, ..self })
     }
 

@@ -4,7 +4,6 @@
 //! shorter (possibly empty) chunk; the reader reassembles them. The reader enforces the
 //! configured maximum packet size so that a client cannot make the proxy buffer without bound.
 
-use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest payload of a single wire chunk.
@@ -23,10 +22,20 @@ pub enum PacketError {
     OutOfOrder { expected: u8, got: u8 },
 }
 
+/// Read buffer of a new session: most commands fit.
+const FIRST_READ: usize = 4 * 1024;
+
+/// Read buffer size kept between commands; a larger one (after a big packet) is given back.
+const KEEP_READ: usize = 64 * 1024;
+
 /// Reads whole (reassembled) packets from the client.
 pub struct PacketReader<R> {
     inner: R,
-    buf: BytesMut,
+    /// Initialised once, so that a read never clears memory first; unread bytes are
+    /// `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
     max_payload: usize,
 }
 
@@ -34,20 +43,49 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn new(inner: R, max_payload: usize) -> Self {
         PacketReader {
             inner,
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: vec![0; FIRST_READ],
+            start: 0,
+            end: 0,
             max_payload,
         }
     }
 
-    /// Ensures at least `n` bytes are buffered.
+    /// Ensures at least `n` unread bytes are buffered.
     async fn fill(&mut self, n: usize) -> Result<(), PacketError> {
-        while self.buf.len() < n {
-            let read = self.inner.read_buf(&mut self.buf).await?;
+        if self.end - self.start >= n {
+            return Ok(());
+        }
+        if self.start + n > self.buf.len() {
+            // No room for `n` bytes after the unread ones: move them to the front, and grow
+            // when even that is not enough.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n, 0);
+            }
+        }
+        while self.end - self.start < n {
+            let read = self.inner.read(&mut self.buf[self.end..]).await?;
             if read == 0 {
                 return Err(PacketError::Closed);
             }
+            self.end += read;
         }
         Ok(())
+    }
+
+    /// Marks `n` buffered bytes read; with none left, the next read starts at the front
+    /// (and a buffer grown for a big packet is given back).
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > KEEP_READ {
+                self.buf = vec![0; FIRST_READ];
+            }
+        }
     }
 
     /// Reads one logical packet. Returns its first sequence id and the payload. `expected_seq`
@@ -70,10 +108,9 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         let mut next = expected_seq;
         loop {
             self.fill(4).await?;
-            let len = usize::from(self.buf[0])
-                | usize::from(self.buf[1]) << 8
-                | usize::from(self.buf[2]) << 16;
-            let seq = self.buf[3];
+            let h = &self.buf[self.start..self.start + 4];
+            let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+            let seq = h[3];
             if let Some(exp) = next {
                 if exp != seq {
                     return Err(PacketError::OutOfOrder {
@@ -90,9 +127,9 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 });
             }
             self.fill(4 + len).await?;
-            self.buf.advance(4);
-            payload.extend_from_slice(&self.buf[..len]);
-            self.buf.advance(len);
+            let body = self.start + 4;
+            payload.extend_from_slice(&self.buf[body..body + len]);
+            self.consume(4 + len);
             first_seq.get_or_insert(seq);
             next = Some(seq.wrapping_add(1));
             if len < MAX_CHUNK {
@@ -285,6 +322,40 @@ mod tests {
     async fn truncated_input_is_an_error_not_a_panic() {
         let wire = [5u8, 0, 0, 0, 1, 2];
         let mut r = PacketReader::new(&wire[..], 1000);
+        assert!(matches!(r.read(None).await, Err(PacketError::Closed)));
+    }
+
+    /// Packets of every size in a row, delivered a few bytes at a time: each is whole, the
+    /// buffer grows for the big one and is given back after it.
+    #[tokio::test]
+    async fn packets_in_a_row_through_a_trickle_grow_and_shrink_the_buffer() {
+        let sizes = [3usize, 5000, 200_000, 10, MAX_CHUNK + 7, 0, 4090];
+        let mut w = PacketWriter::new(Vec::new());
+        for (i, &size) in sizes.iter().enumerate() {
+            w.set_seq(0);
+            w.write_packet(&vec![i as u8; size]).await.unwrap();
+        }
+        w.flush().await.unwrap();
+        let (mut tx, rx) = tokio::io::duplex(1000);
+        let wire = w.inner.clone();
+        let feeder = tokio::spawn(async move {
+            for piece in wire.chunks(997) {
+                tx.write_all(piece).await.unwrap();
+            }
+        });
+        let mut r = PacketReader::new(rx, 64 << 20);
+        let mut payload = Vec::new();
+        for (i, &size) in sizes.iter().enumerate() {
+            let seq = r.read_into(Some(0), &mut payload).await.unwrap();
+            assert_eq!(seq, 0);
+            assert_eq!(payload.len(), size, "packet {i}");
+            assert!(payload.iter().all(|&b| b == i as u8), "packet {i}");
+            assert!(
+                r.buf.len() <= KEEP_READ || r.start < r.end,
+                "given back after packet {i}"
+            );
+        }
+        feeder.await.unwrap();
         assert!(matches!(r.read(None).await, Err(PacketError::Closed)));
     }
 }

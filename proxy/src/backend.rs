@@ -26,7 +26,7 @@ pub mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use octodb_catalog::Login;
@@ -35,6 +35,7 @@ pub use pins::{PinCounts, PinReason, Pins};
 pub use state::ConnState;
 
 use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
+pub use slots::SWEEP_EVERY;
 use slots::{Slot, Slots};
 
 /// Longest a new backend connection may take to connect and log in.
@@ -177,6 +178,9 @@ pub struct PoolHandle {
 /// All tenant pools of this proxy.
 pub struct Backends {
     pools: Mutex<HashMap<u64, Arc<TenantPool>, ahash::RandomState>>,
+    /// The slots of every pool still in use, replaced ones too, for the sweeper
+    /// ([`Backends::expire_waits`]).
+    slots: Mutex<Vec<Weak<Slots>>>,
     settings: PoolSettings,
     /// Pinned sessions by reason.
     pub pins: PinCounts,
@@ -207,6 +211,7 @@ impl Backends {
     pub fn new(settings: PoolSettings) -> Arc<Self> {
         Arc::new(Backends {
             pools: Mutex::new(HashMap::default()),
+            slots: Mutex::new(Vec::new()),
             settings,
             pins: PinCounts::default(),
         })
@@ -237,7 +242,18 @@ impl Backends {
             settings: self.settings.clone(),
         });
         pools.insert(login.tenant_id, pool.clone());
+        let mut slots = lock(&self.slots);
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(Arc::downgrade(&pool.slots));
         pool
+    }
+
+    /// Lets go of the sessions that waited for a connection longer than the pool wait: they
+    /// answer that the tenant's connections stayed busy (see `slots`). Returns how many.
+    pub fn expire_waits(&self) -> usize {
+        let live: Vec<Arc<Slots>> = lock(&self.slots).iter().filter_map(Weak::upgrade).collect();
+        let now = Instant::now();
+        live.iter().map(|s| s.expire(now)).sum()
     }
 
     /// A connection from the tenant's pool, waiting at most the configured time. `max` is

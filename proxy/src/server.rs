@@ -195,6 +195,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     let tracker = TaskTracker::new();
     follow_catalog(&shared, &tracker, &shutdown);
     tracker.spawn(reap_idle(shared.backends.clone(), shutdown.clone()));
+    tracker.spawn(expire_waits(shared.backends.clone(), shutdown.clone()));
     let audit_stop = CancellationToken::new();
     let audit_writer = start_audit_writer(&shared, &audit_stop);
     let observer = start_observers(&shared, &audit_stop);
@@ -356,6 +357,24 @@ async fn reap_idle(backends: Arc<Backends>, shutdown: CancellationToken) {
                 let closed = backends.reap().await;
                 if closed > 0 {
                     debug!(closed, "idle backend connections closed");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Lets go of the sessions that waited for a backend connection past the pool wait, every
+/// `backend::SWEEP_EVERY`, until shutdown (workers have no timers: see `backend::slots`).
+async fn expire_waits(backends: Arc<Backends>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(crate::backend::SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let expired = backends.expire_waits();
+                if expired > 0 {
+                    debug!(expired, "sessions stopped waiting for a backend connection");
                 }
             }
             _ = shutdown.cancelled() => return,

@@ -33,6 +33,11 @@ thread_local! {
     static BACKGROUND: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
 
+/// Whether this thread is a worker's (which has no timers).
+pub fn on_worker() -> bool {
+    BACKGROUND.with(|b| b.borrow().is_some())
+}
+
 /// On a worker's thread, the runtime that started the workers: it keeps the timers and runs
 /// the catalog calls (`crate::timers`). `None` elsewhere.
 pub fn background() -> Option<Handle> {

@@ -9,10 +9,16 @@
 //!
 //! The cap follows the tenant's limit at run time: it grows at once, and shrinks at once by
 //! the free slots, the rest as lent slots come back (no borrower is cut short).
+//!
+//! A waiter carries its deadline. Workers have no timers (`crate::timers`), and arming one
+//! on the main thread for every wait would cost two wake-ups across threads each time a busy
+//! pool makes a session wait: instead the proxy's sweeper ([`Slots::expire`], run by
+//! `crate::server` every [`SWEEP_EVERY`]) drops the waiters past their deadline, which then
+//! give up. Off the workers (tests) a wait is timed by tokio as well.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -27,7 +33,15 @@ struct State {
     debt: usize,
     /// Per worker, in arrival order. A waiter that gave up leaves its sender behind; sending
     /// to it fails and the slot goes to the next.
-    waiting: Box<[VecDeque<oneshot::Sender<()>>]>,
+    waiting: Box<[VecDeque<Waiter>]>,
+}
+
+/// How often waiters past their deadline are let go: a wait ends at most this much late.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+struct Waiter {
+    tx: oneshot::Sender<()>,
+    until: Instant,
 }
 
 /// A lent slot; dropped, it goes to a waiter or back to the free ones.
@@ -108,7 +122,8 @@ impl Slots {
             }
             let (tx, rx) = oneshot::channel();
             let at = worker.min(state.waiting.len() - 1);
-            state.waiting[at].push_back(tx);
+            let until = Instant::now() + wait;
+            state.waiting[at].push_back(Waiter { tx, until });
             rx
         };
         let mut waiting = Waiting {
@@ -117,18 +132,37 @@ impl Slots {
             worker,
         };
         let rx = waiting.rx.as_mut()?;
-        match crate::timers::timeout(wait, rx).await {
-            Ok(Ok(())) => {
-                // Taken: nothing for the guard to give back.
-                waiting.rx = None;
-                Some(Slot {
-                    slots: self.clone(),
-                    worker,
-                })
-            }
+        let handed = if crate::workers::on_worker() {
+            rx.await.is_ok()
+        } else {
+            matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(())))
+        };
+        if !handed {
             // Timed out: the guard gives back a slot that arrived at the last moment.
-            _ => None,
+            return None;
         }
+        // Taken: nothing for the guard to give back.
+        waiting.rx = None;
+        Some(Slot {
+            slots: self.clone(),
+            worker,
+        })
+    }
+
+    /// Lets go of the waiters whose deadline is past `now` (they give up: see the module
+    /// documentation) and forgets those that went away. Returns how many gave up.
+    pub fn expire(&self, now: Instant) -> usize {
+        let mut state = self.lock();
+        let mut expired = 0;
+        for queue in state.waiting.iter_mut() {
+            queue.retain(|w| {
+                let gone = w.tx.is_closed();
+                let late = !gone && w.until <= now;
+                expired += usize::from(late);
+                !gone && !late
+            });
+        }
+        expired
     }
 
     /// Follows a new cap.
@@ -176,8 +210,8 @@ fn hand_over(state: &mut State, worker: usize) {
     let n = state.waiting.len();
     for k in 0..n {
         let queue = &mut state.waiting[(worker + k) % n];
-        while let Some(tx) = queue.pop_front() {
-            if tx.send(()).is_ok() {
+        while let Some(waiter) = queue.pop_front() {
+            if waiter.tx.send(()).is_ok() {
                 return;
             }
         }
@@ -299,5 +333,35 @@ mod tests {
         assert!(waiter.await.unwrap());
         drop((a, b));
         assert_eq!(slots.counts(), (3, 0));
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_lets_go_of_waiters_past_their_deadline() {
+        let slots = Slots::new(1, 2);
+        let held = slots.try_take(0).unwrap();
+        let early = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take(0, Duration::from_secs(5)).await.is_some() }
+        });
+        let late = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take(1, Duration::from_secs(60)).await.is_some() }
+        });
+        while slots
+            .lock()
+            .waiting
+            .iter()
+            .map(VecDeque::len)
+            .sum::<usize>()
+            < 2
+        {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(slots.expire(Instant::now()), 0, "nobody is late yet");
+        assert_eq!(slots.expire(Instant::now() + Duration::from_secs(30)), 1);
+        assert!(!early.await.unwrap(), "the first waiter gave up");
+        drop(held);
+        assert!(late.await.unwrap(), "the second one got the slot");
+        assert_eq!(slots.counts(), (1, 0));
     }
 }

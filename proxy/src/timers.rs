@@ -3,8 +3,9 @@
 //! A worker's runtime has no timer driver (`crate::workers`): a runtime with one reads the
 //! clock and walks its timer wheel every time it waits for events, twice per statement, about
 //! 800 instructions per statement even with no timer set. Sessions need timers only off
-//! their fast path (a pool wait, a backend connect, a throttled statement, a failed accept),
-//! so a worker arms them on the background runtime, which wakes the worker when one fires.
+//! their fast path (a backend connect, a throttled statement, a failed accept), so a worker
+//! arms them on the background runtime, which wakes the worker when one fires. Waits for a
+//! pool connection, frequent under load, carry a deadline instead (`crate::backend::slots`).
 //! The catalog's MySQL client sets timers of its own inside: a worker runs catalog calls on
 //! the background runtime altogether (their connections then also stay on one event loop).
 //!

@@ -50,11 +50,6 @@ impl Socket {
         self.stream.into_std()
     }
 
-    /// The stream itself, for socket options and addresses.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
-    }
-
     /// Reads what is there. The socket is tried first: `try_io` skips the system call when
     /// the event loop has reported nothing since the last short read; only then is the task's
     /// waker registered (`poll_read_ready`), which may find the socket ready meanwhile. Each

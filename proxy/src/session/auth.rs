@@ -90,6 +90,16 @@ where
 
 /// Counts a failed login and samples it into the audit log (`reason` is a fixed tag; the
 /// client's answer is never recorded).
+/// `user`'s login from the catalog, read on the main runtime when called from a worker
+/// (`crate::timers::catalog`).
+pub(super) async fn catalog_login(
+    catalog: &octodb_catalog::Catalog,
+    user: &str,
+) -> Result<Option<octodb_catalog::Login>, octodb_catalog::CatalogError> {
+    let (catalog, user) = (catalog.clone(), user.to_owned());
+    crate::timers::catalog(async move { catalog.login(&user).await }).await
+}
+
 fn failed_login(
     shared: &Shared,
     tenant_id: Option<u64>,
@@ -123,10 +133,7 @@ async fn authenticate(
         logins.forget(user);
     }
     let generation = logins.generation();
-    let login = {
-        let (catalog, user) = (shared.catalog.clone(), user.to_owned());
-        crate::timers::catalog(async move { catalog.login(&user).await }).await?
-    };
+    let login = catalog_login(&shared.catalog, user).await?;
     let Some(login) = login else {
         failed_login(shared, None, user, codes::ER_ACCESS_DENIED, "unknown_user");
         shared.limits.login_failed(user, peer, None);

@@ -52,15 +52,15 @@ where
     /// Reads the login again and takes its databases. On a catalog failure the session keeps
     /// its mapping and tries again before the next command.
     async fn reload_mapping(&mut self) -> Option<Eviction> {
-        let (catalog, user) = (self.shared.catalog.clone(), self.id.login.username.clone());
-        let login = match crate::timers::catalog(async move { catalog.login(&user).await }).await {
-            Ok(Some(login)) if login.tenant_id == self.id.login.tenant_id => login,
-            Ok(_) => return Some(Eviction::UserGone),
-            Err(e) => {
-                session_event!(self, warn, error = %e, "reloading the name mapping failed");
-                return None;
-            }
-        };
+        let login =
+            match super::auth::catalog_login(&self.shared.catalog, &self.id.login.username).await {
+                Ok(Some(login)) if login.tenant_id == self.id.login.tenant_id => login,
+                Ok(_) => return Some(Eviction::UserGone),
+                Err(e) => {
+                    session_event!(self, warn, error = %e, "reloading the name mapping failed");
+                    return None;
+                }
+            };
         if login.tenant_status != octodb_catalog::TenantStatus::Ready {
             return Some(Eviction::TenantNotReady(login.tenant_status));
         }

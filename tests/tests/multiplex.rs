@@ -199,6 +199,18 @@ async fn begin_goes_out_with_the_transactions_first_statement() -> Result<()> {
     a.query_drop("BEGIN").await?;
     a.query_drop("COMMIT").await?;
     assert_eq!(in_tx(&mut a).await?, Some(0));
+    // So does one whose end does not chain, in any spelling, while another
+    // session holds the only connection; such a transaction holds none and pins nothing.
+    b.query_drop("BEGIN").await?;
+    assert_eq!(qty(&mut b).await?, Some(1));
+    for end in ["COMMIT AND NO CHAIN", "rollback  work and no chain;"] {
+        a.query_drop("BEGIN").await?;
+        let held = env.shared.backends.pins.get(PinReason::Transaction);
+        assert_eq!(held, 1, "B's only");
+        a.query_drop(end).await?;
+    }
+    b.query_drop("COMMIT").await?;
+    assert_eq!(env.shared.backends.pins.get(PinReason::Transaction), 0);
     // Prepared BEGIN and ROLLBACK, as sysbench sends them.
     let begin = a.prep("BEGIN").await?;
     let rollback = a.prep("ROLLBACK").await?;

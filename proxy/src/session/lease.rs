@@ -95,8 +95,7 @@ where
                 true
             }
             StatementKind::Commit | StatementKind::Rollback
-                if matches!(self.state.deferred, Begin::Deferred(_))
-                    && is_one_of(sql, PLAIN_END) =>
+                if matches!(self.state.deferred, Begin::Deferred(_)) && is_plain_end(sql) =>
             {
                 self.state.deferred = Begin::None;
                 true
@@ -349,9 +348,6 @@ const PLAIN_BEGIN: &[&str] = &[
     "START TRANSACTION READ WRITE",
 ];
 
-/// COMMIT and ROLLBACK as the session answers them itself after a deferred BEGIN.
-const PLAIN_END: &[&str] = &["COMMIT", "COMMIT WORK", "ROLLBACK", "ROLLBACK WORK"];
-
 /// Whether `sql` is one of `forms`, word for word (ASCII case, runs of whitespace and a
 /// final semicolon aside).
 fn is_one_of(sql: &str, forms: &[&str]) -> bool {
@@ -362,6 +358,32 @@ fn is_one_of(sql: &str, forms: &[&str]) -> bool {
             .all(|f| words.next().is_some_and(|w| w.eq_ignore_ascii_case(f)))
             && words.next().is_none()
     })
+}
+
+/// Whether `sql` is a COMMIT or ROLLBACK that neither chains nor ends the session (`[WORK]
+/// [AND NO CHAIN] [NO RELEASE]`, the server's default completion): the session answers it
+/// itself after a deferred BEGIN.
+fn is_plain_end(sql: &str) -> bool {
+    let sql = sql.trim_end();
+    let sql = sql.strip_suffix(';').unwrap_or(sql);
+    let mut words = sql.split_ascii_whitespace();
+    let first = words.next().unwrap_or_default();
+    if !(first.eq_ignore_ascii_case("COMMIT") || first.eq_ignore_ascii_case("ROLLBACK")) {
+        return false;
+    }
+    let rest: Vec<&str> = words.collect();
+    let mut rest = rest.as_slice();
+    for optional in [&["WORK"][..], &["AND", "NO", "CHAIN"], &["NO", "RELEASE"]] {
+        let here = rest.len() >= optional.len()
+            && rest
+                .iter()
+                .zip(optional)
+                .all(|(w, o)| w.eq_ignore_ascii_case(o));
+        if here {
+            rest = &rest[optional.len()..];
+        }
+    }
+    rest.is_empty()
 }
 
 fn lost() -> ClientError {
@@ -400,18 +422,33 @@ mod tests {
         ] {
             assert!(!is_one_of(sql, PLAIN_BEGIN), "{sql}");
         }
-        for sql in ["COMMIT", "commit work;", "ROLLBACK", " Rollback  Work "] {
-            assert!(is_one_of(sql, PLAIN_END), "{sql}");
+        for sql in [
+            "COMMIT",
+            "commit work;",
+            "ROLLBACK",
+            " Rollback  Work ",
+            "COMMIT AND NO CHAIN",
+            "ROLLBACK WORK AND NO CHAIN",
+            "commit no release;",
+            "COMMIT WORK AND NO CHAIN NO RELEASE",
+        ] {
+            assert!(is_plain_end(sql), "{sql}");
         }
         for sql in [
             "ROLLBACK TO SAVEPOINT a",
             "ROLLBACK TO a",
             "COMMIT AND CHAIN",
             "COMMIT RELEASE",
-            "ROLLBACK WORK AND NO CHAIN",
+            "COMMIT AND NO CHAIN RELEASE",
+            "COMMIT NO RELEASE AND NO CHAIN",
+            "COMMIT WORK WORK",
+            "COMMIT AND NO",
             "RELEASE SAVEPOINT a",
+            "COMMITX",
+            "",
+            ";",
         ] {
-            assert!(!is_one_of(sql, PLAIN_END), "{sql}");
+            assert!(!is_plain_end(sql), "{sql}");
         }
     }
 }

@@ -169,10 +169,12 @@ impl SessionState {
         }
     }
 
-    /// Why the session must keep its connection now.
+    /// Why the session must keep its connection now. A transaction whose BEGIN the session
+    /// answered itself holds none yet.
     pub fn pins(&self, tx: TxState, multiplexing: bool) -> Pins {
+        let deferred = matches!(self.deferred, Begin::Deferred(_));
         Pins::default()
-            .with(PinReason::Transaction, tx.in_transaction)
+            .with(PinReason::Transaction, tx.in_transaction && !deferred)
             .with(PinReason::UserVariables, self.user_variables)
             .with(PinReason::FoundRows, self.calc_found_rows)
             .with(PinReason::Warnings, self.warnings)

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use octodb_catalog::Login;
 
 pub use pins::{PinCounts, PinReason, Pins};
-pub use state::ConnState;
+pub use state::{batched, ConnState};
 
 use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
 pub use slots::SWEEP_EVERY;

@@ -60,8 +60,9 @@ pub const BACKEND_CHECKOUTS_TOTAL: &str = "octodb_proxy_backend_checkouts_total"
 /// that waited are observed: one served at once by an idle connection is counted in
 /// [`BACKEND_CHECKOUTS_TOTAL`] alone, which keeps the clock off the common path.
 pub const BACKEND_CHECKOUT_SECONDS: &str = "octodb_proxy_backend_checkout_seconds";
-/// Session-state statements replayed on a borrowed backend connection (SET of variables,
-/// character set or autocommit that differed from what the connection had).
+/// Session settings replayed on a borrowed backend connection (variables, character set or
+/// autocommit that differed from what the connection had; all of one replay go out in one
+/// SET).
 pub const STATE_REPLAYS_TOTAL: &str = "octodb_proxy_state_replays_total";
 /// Catalog change notices heard on Redis.
 pub const CATALOG_NOTICES_TOTAL: &str = "octodb_proxy_catalog_notices_total";

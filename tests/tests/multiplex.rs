@@ -94,6 +94,26 @@ async fn settings_are_replayed_and_never_leak() -> Result<()> {
     assert_eq!(cs.as_deref(), Some("utf8mb4"));
     let cs: Option<String> = a.query_first("SELECT @@character_set_client").await?;
     assert_eq!(cs.as_deref(), Some("latin1"));
+    // Several settings at once, one of them a character set on top of SET NAMES: each
+    // session gets exactly its own, however the single connection went between them.
+    a.query_drop("SET character_set_results = utf8mb3, collation_connection = latin1_bin")
+        .await?;
+    let settings = "SELECT CONCAT_WS(' ', @@character_set_client, @@character_set_results, \
+                    @@collation_connection, @@time_zone, @@sql_mode)";
+    for _ in 0..2 {
+        let s: Option<String> = b.query_first(settings).await?;
+        let s = s.unwrap_or_default();
+        assert!(
+            s.starts_with(&format!("utf8mb4 utf8mb4 utf8mb4_general_ci {default_tz} ")),
+            "{s}"
+        );
+        assert!(!s.ends_with("STRICT_ALL_TABLES"), "{s}");
+        let s: Option<String> = a.query_first(settings).await?;
+        assert_eq!(
+            s.as_deref(),
+            Some("latin1 utf8mb3 latin1_bin +03:00 STRICT_ALL_TABLES")
+        );
+    }
     assert_eq!(
         env.shared.backends.pins.get(PinReason::SessionState),
         0,

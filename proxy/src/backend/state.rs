@@ -15,6 +15,16 @@ pub const CHARSET: &str = "charset";
 /// What the backend pools' connections start with (utf8mb4_general_ci, collation 45).
 const DEFAULT_NAMES: &str = "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci";
 
+/// Entries that [`DEFAULT_NAMES`] puts back as a fresh connection has them.
+const CONNECTION_CHARSETS: &[&str] = &[
+    NAMES,
+    CHARSET,
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+];
+
 /// Session state that can move from one backend connection to another (hashable: part of
 /// the result cache's key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,9 +52,11 @@ impl ConnState {
     }
 
     /// The statement that returns `variable` to what a fresh connection has. Names come from
-    /// the policy's allow-list (letters, digits, `_`), never from the client's text.
+    /// the policy's allow-list (letters, digits, `_`), never from the client's text. The
+    /// connection's character sets came from the pool's handshake, not from the server's
+    /// defaults (which `= DEFAULT` would give): they go back with the pool's SET NAMES.
     fn default_for(variable: &str) -> String {
-        if variable == NAMES || variable == CHARSET {
+        if CONNECTION_CHARSETS.contains(&variable) {
             DEFAULT_NAMES.to_string()
         } else {
             format!("SET @@session.{variable} = DEFAULT")
@@ -61,7 +73,12 @@ impl ConnState {
             .filter(|(k, _)| !to.vars.iter().any(|(k2, _)| k2 == k))
             .map(|(k, _)| k.as_str())
             .collect();
-        out.extend(removed.iter().map(|k| Self::default_for(k)));
+        for k in &removed {
+            let default = Self::default_for(k);
+            if !out.contains(&default) {
+                out.push(default);
+            }
+        }
         // Defaults can undo part of an entry kept in place (character_set_results reset after
         // SET NAMES): after any removal, everything is replayed.
         let start = if removed.is_empty() {
@@ -79,6 +96,25 @@ impl ConnState {
         }
         out
     }
+}
+
+/// `plan` as statements to send: one SET carrying every assignment, in order, so that a
+/// borrower replays its state in one round trip whatever it differs in. The server checks
+/// every assignment of a SET before it applies them left to right, which ends in the same
+/// state as the statements one after another. A plan entry that is not a plain `SET ...`
+/// (none is today) keeps the statements apart.
+pub fn batched(plan: Vec<String>) -> Vec<String> {
+    if plan.len() < 2 {
+        return plan;
+    }
+    let mut parts = Vec::with_capacity(plan.len());
+    for stmt in &plan {
+        match stmt.strip_prefix("SET ") {
+            Some(rest) if !rest.contains(';') => parts.push(rest),
+            _ => return plan,
+        }
+    }
+    vec![format!("SET {}", parts.join(", "))]
 }
 
 #[cfg(test)]
@@ -123,18 +159,58 @@ mod tests {
             true,
         );
         let to = state(&[(NAMES, "SET NAMES latin1")], true);
+        // The character sets a fresh connection has came from the handshake.
+        assert_eq!(from.plan(&to), vec![DEFAULT_NAMES, "SET NAMES latin1"]);
+        let with_zone = state(
+            &[
+                ("time_zone", "SET tz"),
+                ("collation_connection", "SET c"),
+                (CHARSET, "SET CHARACTER SET latin1"),
+            ],
+            true,
+        );
         assert_eq!(
-            from.plan(&to),
-            vec![
-                "SET @@session.character_set_results = DEFAULT",
-                "SET NAMES latin1"
-            ]
+            with_zone.plan(&ConnState::default()),
+            vec!["SET @@session.time_zone = DEFAULT", DEFAULT_NAMES]
         );
         let from = state(&[(NAMES, "SET NAMES latin1")], false);
         assert_eq!(
             from.plan(&ConnState::default()),
             vec![DEFAULT_NAMES, "SET autocommit = 1"]
         );
+    }
+
+    #[test]
+    fn a_plan_goes_out_as_one_statement() {
+        let from = state(
+            &[
+                (NAMES, "SET NAMES latin1"),
+                ("character_set_results", "SET r"),
+            ],
+            true,
+        );
+        let to = state(
+            &[("sql_mode", "SET @@session.sql_mode = 'TRADITIONAL'")],
+            false,
+        );
+        assert_eq!(
+            batched(from.plan(&to)),
+            vec![
+                "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci, \
+                 @@session.sql_mode = 'TRADITIONAL', autocommit = 0"
+            ]
+        );
+        // One statement, or none, stays as it is.
+        assert_eq!(
+            batched(vec!["SET NAMES latin1".into()]),
+            vec!["SET NAMES latin1"]
+        );
+        assert!(batched(Vec::new()).is_empty());
+        // Anything but a plain SET keeps them apart.
+        let odd = vec!["SET a = 1".to_string(), "DO 1".to_string()];
+        assert_eq!(batched(odd.clone()), odd);
+        let odd = vec!["SET a = 1".to_string(), "SET b = 2; DO 1".to_string()];
+        assert_eq!(batched(odd.clone()), odd);
     }
 
     #[test]

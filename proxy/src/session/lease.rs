@@ -178,7 +178,7 @@ where
         let Some(conn) = lease.conn() else {
             return Err(Acquire::Fail(lost()));
         };
-        for stmt in &plan {
+        for stmt in &crate::backend::batched(plan) {
             if let Err(e) = conn.raw.query_drop(stmt.as_str()).await {
                 session_event!(self, info, error = %e, "replaying the session state failed");
                 let dead = connection_lost(&e);

@@ -36,7 +36,7 @@ pub use state::{batched, ConnState};
 
 use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
 pub use slots::SWEEP_EVERY;
-use slots::{Slot, Slots};
+use slots::{Slot, Slots, WaitLog};
 
 /// Longest a new backend connection may take to connect and log in.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,6 +181,8 @@ pub struct Backends {
     /// The slots of every pool still in use, replaced ones too, for the sweeper
     /// ([`Backends::expire_waits`]).
     slots: Mutex<Vec<Weak<Slots>>>,
+    /// Whether the sweeper has anything to walk.
+    waits: Arc<WaitLog>,
     settings: PoolSettings,
     /// Pinned sessions by reason.
     pub pins: PinCounts,
@@ -212,6 +214,7 @@ impl Backends {
         Arc::new(Backends {
             pools: Mutex::new(HashMap::default()),
             slots: Mutex::new(Vec::new()),
+            waits: Arc::default(),
             settings,
             pins: PinCounts::default(),
         })
@@ -236,7 +239,7 @@ impl Backends {
         let max = self.settings.max.max(1);
         let pool = Arc::new(TenantPool {
             creds,
-            slots: Slots::new(max, self.settings.workers),
+            slots: Slots::new(max, self.settings.workers, self.waits.clone()),
             idle: idle_lists(self.settings.workers),
             moved: AtomicUsize::new(0),
             settings: self.settings.clone(),
@@ -250,10 +253,21 @@ impl Backends {
 
     /// Lets go of the sessions that waited for a connection longer than the pool wait: they
     /// answer that the tenant's connections stayed busy (see `slots`). Returns how many.
+    /// Walks the pools only when someone may be waiting.
     pub fn expire_waits(&self) -> usize {
+        let Some(at) = self.waits.due() else {
+            return 0;
+        };
         let live: Vec<Arc<Slots>> = lock(&self.slots).iter().filter_map(Weak::upgrade).collect();
         let now = Instant::now();
-        live.iter().map(|s| s.expire(now)).sum()
+        let (mut expired, mut waiting) = (0, 0);
+        for slots in &live {
+            let (e, w) = slots.expire(now);
+            expired += e;
+            waiting += w;
+        }
+        self.waits.swept(at, waiting);
+        expired
     }
 
     /// A connection from the tenant's pool, waiting at most the configured time. `max` is

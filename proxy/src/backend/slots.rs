@@ -14,9 +14,12 @@
 //! on the main thread for every wait would cost two wake-ups across threads each time a busy
 //! pool makes a session wait: instead the proxy's sweeper ([`Slots::expire`], run by
 //! `crate::server` every [`SWEEP_EVERY`]) drops the waiters past their deadline, which then
-//! give up. Off the workers (tests) a wait is timed by tokio as well.
+//! give up. Off the workers (tests) a wait is timed by tokio as well. The sweeper walks the
+//! pools only when someone may be waiting ([`WaitLog`]): a proxy of many tenants whose pools
+//! are not busy costs it nothing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,37 @@ use tokio::sync::oneshot;
 
 pub struct Slots {
     state: Mutex<State>,
+    log: Arc<WaitLog>,
+}
+
+/// Whether any pool of the proxy may have a waiter: the waiters queued so far, on every
+/// pool, and what the sweeper saw when it last walked them.
+#[derive(Default)]
+pub struct WaitLog {
+    queued: AtomicU64,
+    /// `queued` when the sweeper last walked, and whether that walk left waiters behind.
+    swept: Mutex<(u64, bool)>,
+}
+
+impl WaitLog {
+    /// Counted after the waiter is in its queue, so that a walk that read the count after
+    /// this finds it.
+    fn queued(&self) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The count to hand to [`WaitLog::swept`] when a walk may find a waiter: someone queued
+    /// since the last walk, or that walk left some waiting. `None`: nobody can be waiting.
+    pub fn due(&self) -> Option<u64> {
+        let queued = self.queued.load(Ordering::Acquire);
+        let (seen, left) = *super::lock(&self.swept);
+        (queued != seen || left).then_some(queued)
+    }
+
+    /// A walk that began at count `at` (from [`WaitLog::due`]) left `waiting` waiters.
+    pub fn swept(&self, at: u64, waiting: usize) {
+        *super::lock(&self.swept) = (at, waiting > 0);
+    }
 }
 
 struct State {
@@ -76,7 +110,8 @@ impl Drop for Waiting {
 }
 
 impl Slots {
-    pub fn new(max: usize, workers: usize) -> Arc<Slots> {
+    /// `log`: the proxy's, shared by all its pools.
+    pub fn new(max: usize, workers: usize, log: Arc<WaitLog>) -> Arc<Slots> {
         Arc::new(Slots {
             state: Mutex::new(State {
                 max,
@@ -84,6 +119,7 @@ impl Slots {
                 debt: 0,
                 waiting: (0..workers.max(1)).map(|_| VecDeque::new()).collect(),
             }),
+            log,
         })
     }
 
@@ -126,6 +162,7 @@ impl Slots {
             state.waiting[at].push_back(Waiter { tx, until });
             rx
         };
+        self.log.queued();
         let mut waiting = Waiting {
             rx: Some(rx),
             slots: self.clone(),
@@ -150,10 +187,11 @@ impl Slots {
     }
 
     /// Lets go of the waiters whose deadline is past `now` (they give up: see the module
-    /// documentation) and forgets those that went away. Returns how many gave up.
-    pub fn expire(&self, now: Instant) -> usize {
+    /// documentation) and forgets those that went away. Returns how many gave up, and how
+    /// many still wait.
+    pub fn expire(&self, now: Instant) -> (usize, usize) {
         let mut state = self.lock();
-        let mut expired = 0;
+        let (mut expired, mut waiting) = (0, 0);
         for queue in state.waiting.iter_mut() {
             queue.retain(|w| {
                 let gone = w.tx.is_closed();
@@ -161,8 +199,9 @@ impl Slots {
                 expired += usize::from(late);
                 !gone && !late
             });
+            waiting += queue.len();
         }
-        expired
+        (expired, waiting)
     }
 
     /// Follows a new cap.
@@ -229,7 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cap_holds_and_a_waiter_times_out() {
-        let slots = Slots::new(1, 1);
+        let slots = Slots::new(1, 1, Default::default());
         let held = slots.try_take(0).unwrap();
         assert!(slots.try_take(0).is_none());
         assert!(slots.take(0, SHORT).await.is_none());
@@ -240,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slot_goes_to_its_own_workers_waiters_first() {
-        let slots = Slots::new(1, 2);
+        let slots = Slots::new(1, 2, Default::default());
         let held = slots.try_take(1).unwrap();
         let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
         let mut waiters = Vec::new();
@@ -276,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_goes_away_gives_back_what_reached_it() {
-        let slots = Slots::new(1, 1);
+        let slots = Slots::new(1, 1, Default::default());
         let held = slots.try_take(0).unwrap();
         let mut waiter = Box::pin(slots.take(0, LONG));
         // Polled once: queued.
@@ -296,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cap_follows_changes_without_cutting_borrowers_short() {
-        let slots = Slots::new(4, 1);
+        let slots = Slots::new(4, 1, Default::default());
         slots.resize(6);
         assert_eq!(slots.counts(), (6, 0));
         // Three out, shrink to one: the three free slots go now, two more as they return.
@@ -337,8 +376,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_sweeper_lets_go_of_waiters_past_their_deadline() {
-        let slots = Slots::new(1, 2);
+        let log = Arc::new(WaitLog::default());
+        assert_eq!(log.due(), None, "nobody ever waited");
+        let slots = Slots::new(1, 2, log.clone());
         let held = slots.try_take(0).unwrap();
+        assert_eq!(log.due(), None, "a free slot is no wait");
         let early = tokio::spawn({
             let slots = slots.clone();
             async move { slots.take(0, Duration::from_secs(5)).await.is_some() }
@@ -357,11 +399,31 @@ mod tests {
         {
             tokio::task::yield_now().await;
         }
-        assert_eq!(slots.expire(Instant::now()), 0, "nobody is late yet");
-        assert_eq!(slots.expire(Instant::now() + Duration::from_secs(30)), 1);
+        let at = log.due().expect("two waiters queued");
+        assert_eq!(slots.expire(Instant::now()), (0, 2), "nobody is late yet");
+        log.swept(at, 2);
+        let at = log.due().expect("the last walk left waiters");
+        let later = Instant::now() + Duration::from_secs(30);
+        assert_eq!(slots.expire(later), (1, 1));
+        log.swept(at, 1);
         assert!(!early.await.unwrap(), "the first waiter gave up");
         drop(held);
         assert!(late.await.unwrap(), "the second one got the slot");
         assert_eq!(slots.counts(), (1, 0));
+        let at = log.due().expect("the last walk left a waiter");
+        assert_eq!(slots.expire(later), (0, 0));
+        log.swept(at, 0);
+        assert_eq!(log.due(), None, "nobody left, nobody queued since");
+        // A new waiter makes the next walk due.
+        let held = slots.try_take(0).unwrap();
+        let third = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take(0, Duration::from_secs(60)).await.is_some() }
+        });
+        while log.due().is_none() {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        assert!(third.await.unwrap());
     }
 }

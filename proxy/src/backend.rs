@@ -38,9 +38,6 @@ use raw::{BackendError, ConnectOpts, Phase, Prepared, RawConn, StmtCache};
 pub use slots::SWEEP_EVERY;
 use slots::{Slot, Slots, WaitLog};
 
-/// Longest a new backend connection may take to connect and log in.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A pooled backend connection and the statements prepared on it.
 pub struct BackendConn {
     pub raw: RawConn,
@@ -111,6 +108,8 @@ pub struct PoolSettings {
     pub wait: Duration,
     /// Idle connections older than this are closed.
     pub idle: Duration,
+    /// Longest time to open a connection and log in.
+    pub connect_timeout: Duration,
     /// Prepared statements kept per connection (least recently used closed first), so the
     /// server's Prepared_stmt_count stays under max x this for a tenant.
     pub stmt_cache: usize,
@@ -382,7 +381,7 @@ impl TenantPool {
             password: self.creds.password.clone(),
             found_rows,
             max_packet: self.settings.max_packet.max(1 << 20),
-            connect_timeout: CONNECT_TIMEOUT,
+            connect_timeout: self.settings.connect_timeout,
         }
     }
 

@@ -36,6 +36,10 @@ pub struct ProxyConfig {
     pub pool_wait_secs: u64,
     /// Seconds an idle backend connection is kept before it is closed.
     pub pool_idle_secs: u64,
+    /// Milliseconds to open a backend connection and log in (a backend that accepts but
+    /// never greets is given up on after this); the session's statement then fails with an
+    /// error saying so, and the next one tries again.
+    pub backend_connect_timeout_ms: u64,
     /// Prepared statements cached per backend connection (the least recently used is closed
     /// first): the server holds at most `pool_max` x this per tenant.
     pub backend_stmt_cache: usize,
@@ -163,6 +167,7 @@ impl Default for ProxyConfig {
             pool_max: 64,
             pool_wait_secs: 10,
             pool_idle_secs: 60,
+            backend_connect_timeout_ms: 10_000,
             backend_stmt_cache: 64,
             multiplexing: true,
             server_version: None,
@@ -225,6 +230,9 @@ impl ProxyConfig {
         }
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());
+        }
+        if !(100..=600_000).contains(&self.backend_connect_timeout_ms) {
+            return Err("backend_connect_timeout_ms must be between 100 and 600000".into());
         }
         if self.digest_flush_secs > 3_600 {
             return Err("digest_flush_secs must be at most 3600 (0 turns digests off)".into());
@@ -327,6 +335,16 @@ mod tests {
             ..ProxyConfig::default()
         };
         assert!(bad_window.validate().is_err());
+        for ms in [0, 99, 600_001] {
+            let bad_connect = ProxyConfig {
+                backend_connect_timeout_ms: ms,
+                ..ProxyConfig::default()
+            };
+            let e = bad_connect.validate().err().unwrap_or_default();
+            assert!(e.contains("backend_connect_timeout_ms"), "{ms}: {e}");
+        }
+        let c = load(&[("OCTODB_BACKEND_CONNECT_TIMEOUT_MS", "1500")]).unwrap_or_default();
+        assert_eq!(c.backend_connect_timeout_ms, 1500);
         let bad_fallback = ProxyConfig {
             catalog_fallback_poll_ms: 0,
             ..ProxyConfig::default()

@@ -106,6 +106,7 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
         max: config.pool_max,
         wait: Duration::from_secs(config.pool_wait_secs),
         idle: Duration::from_secs(config.pool_idle_secs),
+        connect_timeout: Duration::from_millis(config.backend_connect_timeout_ms),
         stmt_cache: config.backend_stmt_cache,
         max_packet: config.max_packet_size,
         workers: workers.len(),

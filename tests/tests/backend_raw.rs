@@ -221,6 +221,44 @@ async fn root_with_empty_password_logs_in() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_backend_that_never_greets_is_given_up_on_in_time() -> Result<()> {
+    // Accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = silent.local_addr()?.port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            open.push(s);
+        }
+    });
+    let started = std::time::Instant::now();
+    let e = RawConn::connect(&ConnectOpts {
+        host: "127.0.0.1".into(),
+        port,
+        user: "nobody".into(),
+        password: String::new(),
+        found_rows: false,
+        max_packet: 16 << 20,
+        connect_timeout: Duration::from_millis(300),
+    })
+    .await
+    .err()
+    .context("a silent backend cannot log anyone in")?;
+    let took = started.elapsed();
+    ensure!(
+        matches!(&e, BackendError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+        "{e:?}"
+    );
+    ensure!(e.to_string().contains("took longer than 300ms"), "{e}");
+    ensure!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    held.abort();
+    Ok(())
+}
+
+#[tokio::test]
 async fn query_drop_insert_ids_and_errors() -> Result<()> {
     with_fixture(|fx| async move {
         let mut c = fx.connect().await?;

@@ -98,9 +98,11 @@ pub struct ProxyConfig {
     pub result_cache: crate::result_cache::ResultCacheConfig,
 }
 
-/// `[redis]`: where catalog changes are announced (published by the admin). Without a URL the
-/// proxy polls the catalog every `catalog_poll_ms`. Redis being down never stops the proxy:
-/// it polls quickly until it can subscribe again.
+/// `[redis]`: where catalog changes are announced (published by the admin), and where the
+/// proxies of one catalog share the writes that invalidate their result caches
+/// (`crate::peers`). Without a URL the proxy polls the catalog every `catalog_poll_ms`.
+/// Redis being down never stops the proxy: it polls quickly until it can subscribe again,
+/// and answers without its result cache meanwhile.
 ///
 /// The section shares its environment variables (`OCTODB_REDIS__*`) with the admin's `[redis]`,
 /// so one environment can configure both: the admin's job-queue fields are accepted here and

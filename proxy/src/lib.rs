@@ -13,6 +13,7 @@ pub mod logins;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod peers;
 pub mod protocol;
 pub mod result_cache;
 pub mod server;

@@ -599,6 +599,32 @@ pub fn result_cache_bytes(bytes: u64) {
     metrics::gauge!(RESULT_CACHE_BYTES).set(bytes as f64);
 }
 
+/// Write marks shared with the other proxies through Redis (`crate::peers`), by `outcome`:
+/// `published` (messages sent), `dropped` (marks or messages that could not be sent: the
+/// others notice the gap and drop their whole cache), `heard` (messages of other proxies
+/// applied), `gap` (a message of another proxy was missed: every entry became stale).
+pub const RESULT_CACHE_PEER_MESSAGES_TOTAL: &str = "octodb_proxy_result_cache_peer_messages_total";
+
+fn result_cache_peer(outcome: &'static str) {
+    metrics::counter!(RESULT_CACHE_PEER_MESSAGES_TOTAL, "outcome" => outcome).increment(1);
+}
+
+pub fn result_cache_peer_published() {
+    result_cache_peer("published");
+}
+
+pub fn result_cache_peer_dropped() {
+    result_cache_peer("dropped");
+}
+
+pub fn result_cache_peer_heard() {
+    result_cache_peer("heard");
+}
+
+pub fn result_cache_peer_gap() {
+    result_cache_peer("gap");
+}
+
 // Decision cache, shape level (see `crate::cache`).
 
 /// COM_QUERY statements that reached the decision cache's shape level (an exact-text miss

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::follow::Notices;
 use crate::metrics;
+use crate::peers::Listener;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A subscribed connection is pinged this often; a half-open one is noticed within about
@@ -46,13 +47,25 @@ pub async fn listen(
     client: redis::Client,
     channel: String,
     notices: watch::Sender<Notices>,
+    mut writes: Option<Listener>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut reported = false;
     loop {
         let mut subscribed = false;
-        let ended = subscription(&client, &channel, &notices, &mut subscribed, &shutdown).await;
+        let ended = subscription(
+            &client,
+            &channel,
+            &notices,
+            writes.as_mut(),
+            &mut subscribed,
+            &shutdown,
+        )
+        .await;
+        if let Some(w) = &writes {
+            w.unsubscribed();
+        }
         notices.send_if_modified(|n| std::mem::replace(&mut n.subscribed, false));
         metrics::catalog_subscribed(false);
         if subscribed {
@@ -76,17 +89,23 @@ pub async fn listen(
     }
 }
 
-/// One connection: subscribe, then pass notices on until it fails or `shutdown` (`Ok`).
+/// One connection: subscribe, then pass notices (and the other proxies' result-cache writes,
+/// `crate::peers`) on until it fails or `shutdown` (`Ok`).
 async fn subscription(
     client: &redis::Client,
     channel: &str,
     notices: &watch::Sender<Notices>,
+    mut writes: Option<&mut Listener>,
     subscribed: &mut bool,
     shutdown: &CancellationToken,
 ) -> Result<(), NotifyError> {
     let pubsub = timed(CONNECT_TIMEOUT, client.get_async_pubsub()).await?;
     let (mut sink, mut stream) = pubsub.split();
     timed(CONNECT_TIMEOUT, sink.subscribe(channel)).await?;
+    if let Some(w) = writes.as_deref_mut() {
+        timed(CONNECT_TIMEOUT, sink.subscribe(w.channel.as_str())).await?;
+        w.subscribed();
+    }
     info!(channel, "following the catalog through redis notifications");
     *subscribed = true;
     metrics::catalog_subscribed(true);
@@ -94,7 +113,7 @@ async fn subscription(
         n.subscribed = true;
         n.nudges = n.nudges.wrapping_add(1);
     });
-    pass_on(&mut sink, &mut stream, notices, shutdown).await
+    pass_on(&mut sink, &mut stream, notices, writes, shutdown).await
 }
 
 /// Hands each notice to the watcher; pings to find a dead connection.
@@ -102,6 +121,7 @@ async fn pass_on(
     sink: &mut PubSubSink,
     stream: &mut PubSubStream,
     notices: &watch::Sender<Notices>,
+    mut writes: Option<&mut Listener>,
     shutdown: &CancellationToken,
 ) -> Result<(), NotifyError> {
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -111,6 +131,12 @@ async fn pass_on(
         tokio::select! {
             msg = stream.next() => {
                 let msg = msg.ok_or(NotifyError::Closed)?;
+                if let Some(w) = writes.as_deref_mut() {
+                    if msg.get_channel_name() == w.channel {
+                        w.on_message(msg.get_payload_bytes());
+                        continue;
+                    }
+                }
                 if let Some(version) = notice_version(msg.get_payload_bytes()) {
                     metrics::catalog_notice();
                     notices.send_if_modified(|n| {

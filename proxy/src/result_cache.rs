@@ -26,14 +26,18 @@
 //! ([`Scope::Database`]): a foreign key `ON DELETE CASCADE` changes tables the statement does
 //! not name; `invalidation = "table"` is finer for schemas without cascading keys.
 //!
-//! **Limits.** Writes made through another proxy, or outside OctoDB (an operator, a schema
-//! migration), are only bounded by the TTL: choose it as the staleness the tenant accepts. The write marks are kept for the most recently
+//! **Other proxies.** With Redis configured, every mark is shared with the proxies of the same
+//! catalog and theirs with this one (`crate::peers`); the cache is used only while this proxy
+//! hears them. Without Redis, writes made through another proxy are only bounded by the TTL.
+//!
+//! **Limits.** Writes made outside OctoDB (an operator, a schema migration) are only bounded
+//! by the TTL: choose it as the staleness the tenant accepts. The write marks are kept for the most recently
 //! written tables only (`TRACKED_WRITES`); when the table overflows, every entry filled before
 //! is treated as stale.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
@@ -44,6 +48,7 @@ use serde::Deserialize;
 
 use crate::backend::ConnState;
 use crate::metrics;
+use crate::peers::{Message, PeerLink, Written};
 
 /// `[result_cache]`: this proxy's bounds for cached results (tenants opt in through their
 /// limits). Env: `OCTODB_RESULT_CACHE__<FIELD>`. Needs a restart to change.
@@ -218,6 +223,8 @@ pub struct ResultCache {
     misses: AtomicU64,
     invalidations: AtomicU64,
     stored: AtomicU64,
+    /// The other proxies of the catalog, when shared through Redis.
+    peers: OnceLock<PeerLink>,
 }
 
 /// The session facts a cache decision depends on.
@@ -256,7 +263,47 @@ impl ResultCache {
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             stored: AtomicU64::new(0),
+            peers: OnceLock::new(),
         }
+    }
+
+    /// Shares write marks with the other proxies through `link` (once, at start): from now
+    /// on the cache is used only while [`ResultCache::hearing`] says so.
+    pub fn share(&self, link: PeerLink) {
+        let _ = self.peers.set(link);
+    }
+
+    /// Subscribed to the other proxies' marks (`true`), or no longer. On subscribing, every
+    /// entry filled before is stale: writes made meanwhile were heard by no one.
+    pub fn hearing(&self, on: bool) {
+        let Some(peers) = self.peers.get() else {
+            return;
+        };
+        let was = peers.set_listening(on);
+        if on && !was {
+            self.all_stale();
+        }
+    }
+
+    /// Applies a message of another proxy; `follows`: nothing of its sender was missed
+    /// before it (else every entry is stale first).
+    pub fn heard(&self, m: &Message, follows: bool) {
+        if !follows {
+            self.all_stale();
+            metrics::result_cache_peer_gap();
+        }
+        for w in &m.writes {
+            // Marked even where this proxy holds nothing of the tenant: a fill may be on its
+            // way.
+            self.mark(w.tenant, &w.table_refs());
+        }
+        metrics::result_cache_peer_heard();
+    }
+
+    /// Every entry filled before now is stale.
+    fn all_stale(&self) {
+        let at = self.writes.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.writes.floor.store(at, Ordering::SeqCst);
     }
 
     pub fn config(&self) -> &ResultCacheConfig {
@@ -284,6 +331,10 @@ impl ResultCache {
     pub fn prepare(&self, s: &SessionView<'_>, sql: &str, reads: &[TableRef]) -> Option<Lookup> {
         let ttl = Duration::from_millis(u64::from(s.ttl_ms.filter(|ms| *ms > 0)?));
         if sql.len() > MAX_SQL {
+            return None;
+        }
+        if self.peers.get().is_some_and(|p| !p.listening()) {
+            // Deaf to the other proxies' writes: nothing from the cache, nothing into it.
             return None;
         }
         let budget = s.max_bytes.unwrap_or(self.config.tenant_max_bytes) as usize;
@@ -375,6 +426,16 @@ impl ResultCache {
         if tables.is_empty() || (!opted_in && self.usage.of(tenant_id) == 0) {
             return;
         }
+        self.mark(tenant_id, tables);
+        if let Some(peers) = self.peers.get() {
+            peers.send(Written::new(tenant_id, tables));
+        }
+    }
+
+    fn mark(&self, tenant_id: u64, tables: &[TableRef]) {
+        if tables.is_empty() {
+            return;
+        }
         let marks = self.marks_of(tenant_id, tables);
         let at = self.writes.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let mut held = lock(&self.writes.marks);
@@ -444,6 +505,48 @@ mod tests {
     fn hit(c: &ResultCache, v: &SessionView<'_>, sql: &str, reads: &[TableRef]) -> bool {
         let l = c.prepare(v, sql, reads).unwrap();
         c.get(&l).is_some()
+    }
+
+    #[tokio::test]
+    async fn shared_with_other_proxies_only_while_hearing_them() {
+        let c = cache(Scope::Table);
+        let state = ConnState::default();
+        let v = view(1, &state);
+        assert!(fill(&c, &v, "SELECT a FROM t", &[t("t")]));
+        let (link, _outbox) = PeerLink::new();
+        c.share(link);
+        // Not subscribed (yet, or any more): the cache is neither read nor filled.
+        assert!(c.prepare(&v, "SELECT a FROM t", &[t("t")]).is_none());
+        // Subscribing makes what was filled before stale: writes meanwhile went unheard.
+        c.hearing(true);
+        assert!(!hit(&c, &v, "SELECT a FROM t", &[t("t")]));
+        assert!(fill(&c, &v, "SELECT a FROM t", &[t("t")]));
+        assert!(fill(&c, &v, "SELECT b FROM u", &[t("u")]));
+        assert!(hit(&c, &v, "SELECT a FROM t", &[t("t")]));
+        // Another proxy's write to t: only t's entry goes (table scope).
+        let m = |first, tables: &[TableRef]| Message {
+            from: "p2".into(),
+            first,
+            writes: vec![Written::new(1, tables)],
+        };
+        c.heard(&m(1, &[t("t")]), true);
+        assert!(!hit(&c, &v, "SELECT a FROM t", &[t("t")]));
+        assert!(hit(&c, &v, "SELECT b FROM u", &[t("u")]));
+        // A message of another tenant changes nothing here.
+        c.heard(
+            &Message {
+                writes: vec![Written::new(2, &[t("u")])],
+                ..m(2, &[])
+            },
+            true,
+        );
+        assert!(hit(&c, &v, "SELECT b FROM u", &[t("u")]));
+        // A missed message: everything is stale.
+        c.heard(&m(9, &[]), false);
+        assert!(!hit(&c, &v, "SELECT b FROM u", &[t("u")]));
+        // Deaf again: no cache.
+        c.hearing(false);
+        assert!(c.prepare(&v, "SELECT b FROM u", &[t("u")]).is_none());
     }
 
     #[test]

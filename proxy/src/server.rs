@@ -384,8 +384,9 @@ async fn expire_waits(backends: Arc<Backends>, shutdown: CancellationToken) {
 }
 
 /// Starts following the catalog: the watcher, and the Redis subscriber feeding it notices
-/// when `[redis] url` is set.
-fn follow_catalog(shared: &Shared, tracker: &TaskTracker, shutdown: &CancellationToken) {
+/// when `[redis] url` is set; with Redis, also the sharing of result-cache writes with the
+/// catalog's other proxies (`crate::peers`).
+fn follow_catalog(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let config = &shared.config;
     let every = Intervals {
         poll: Duration::from_millis(config.catalog_poll_ms),
@@ -398,10 +399,23 @@ fn follow_catalog(shared: &Shared, tracker: &TaskTracker, shutdown: &Cancellatio
     });
     let notices = client.map(|client| {
         let (tx, rx) = tokio::sync::watch::channel(Notices::default());
+        let (link, outbox) = crate::peers::PeerLink::new();
+        shared.results.share(link);
+        // Unique to this process even when two proxies were given the same proxy_id.
+        let me = format!("{}#{:016x}", shared.proxy_id, rand::random::<u64>());
+        let writes = crate::peers::channel(&shared.catalog.notice_channel());
+        tracker.spawn(crate::peers::publish(
+            client.clone(),
+            writes.clone(),
+            me.clone(),
+            outbox,
+            shutdown.clone(),
+        ));
         tracker.spawn(crate::notify::listen(
             client,
             shared.catalog.notice_channel(),
             tx,
+            Some(crate::peers::Listener::new(writes, me, shared.clone())),
             shutdown.clone(),
         ));
         rx

@@ -53,6 +53,12 @@ pub struct ProxyConfig {
     pub decision_cache_bytes: u64,
     /// Seconds to let sessions finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Addresses and networks (`192.0.2.10`, `10.0.0.0/8`, `2001:db8::/32`) of load balancers
+    /// that send the PROXY protocol header, version 1 or 2 (`crate::proxy_header`): a
+    /// connection from them must begin with one, and the client address it carries is the
+    /// session's (per-address login limits, logs). Nobody else's header is read. Empty (the
+    /// default): none. Env: `OCTODB_PROXY_PROTOCOL_FROM='["10.0.0.0/8"]'`.
+    pub proxy_protocol_from: Vec<String>,
     /// Threads serving sessions ("workers", `crate::workers`), each a single-thread runtime
     /// that keeps its sessions and their backend connections: no work stealing and no
     /// wake-ups across threads in a statement's round trip. Each worker accepts on a listener
@@ -175,6 +181,7 @@ impl Default for ProxyConfig {
             server_version: None,
             decision_cache_bytes: 64 << 20,
             shutdown_grace_secs: 10,
+            proxy_protocol_from: Vec::new(),
             worker_threads: 0,
             catalog_poll_ms: 250,
             catalog_fallback_poll_ms: 5_000,
@@ -232,6 +239,10 @@ impl ProxyConfig {
         }
         if self.pool_max == 0 {
             return Err("pool_max must be at least 1".into());
+        }
+        for n in &self.proxy_protocol_from {
+            crate::proxy_header::Network::parse(n)
+                .map_err(|e| format!("proxy_protocol_from: {e}"))?;
         }
         if !(100..=600_000).contains(&self.backend_connect_timeout_ms) {
             return Err("backend_connect_timeout_ms must be between 100 and 600000".into());
@@ -347,6 +358,22 @@ mod tests {
         }
         let c = load(&[("OCTODB_BACKEND_CONNECT_TIMEOUT_MS", "1500")]).unwrap_or_default();
         assert_eq!(c.backend_connect_timeout_ms, 1500);
+        let c = load(&[(
+            "OCTODB_PROXY_PROTOCOL_FROM",
+            r#"["10.0.0.0/8", "2001:db8::7"]"#,
+        )])
+        .unwrap_or_default();
+        assert_eq!(c.proxy_protocol_from, ["10.0.0.0/8", "2001:db8::7"]);
+        assert!(c.validate().is_ok());
+        let bad_network = ProxyConfig {
+            proxy_protocol_from: vec!["10.0.0.0/8".into(), "10.0.0.0/40".into()],
+            ..ProxyConfig::default()
+        };
+        let e = bad_network.validate().err().unwrap_or_default();
+        assert!(
+            e.contains("proxy_protocol_from") && e.contains("10.0.0.0/40"),
+            "{e}"
+        );
         let bad_fallback = ProxyConfig {
             catalog_fallback_poll_ms: 0,
             ..ProxyConfig::default()

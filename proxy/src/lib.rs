@@ -15,6 +15,7 @@ pub mod net;
 pub mod notify;
 pub mod peers;
 pub mod protocol;
+pub mod proxy_header;
 pub mod result_cache;
 pub mod server;
 pub mod session;

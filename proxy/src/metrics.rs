@@ -429,6 +429,14 @@ pub fn connection_closed() {
     connections_open().decrement(1.0);
 }
 
+/// Connections from a `proxy_protocol_from` address closed because no valid PROXY protocol
+/// header came first (`crate::proxy_header`).
+pub const PROXY_HEADER_REFUSALS_TOTAL: &str = "octodb_proxy_proxy_header_refusals_total";
+
+pub fn proxy_header_refused() {
+    metrics::counter!(PROXY_HEADER_REFUSALS_TOTAL).increment(1);
+}
+
 pub fn auth_failure(reason: &'static str) {
     metrics::counter!(AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
 }

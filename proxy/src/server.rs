@@ -36,6 +36,8 @@ pub struct Shared {
     pub tenant_labels: Arc<crate::tenant_labels::TenantLabels>,
     /// This proxy's name in the digest table.
     pub proxy_id: String,
+    /// Load balancers whose PROXY protocol header gives the client's address.
+    pub proxy_from: Vec<crate::proxy_header::Network>,
     /// Tenants with open sessions, told about catalog changes.
     pub followers: Arc<Followers>,
     /// Per-tenant limits and failed-login counts.
@@ -122,7 +124,14 @@ pub async fn prepare(config: ProxyConfig) -> Result<Arc<Shared>, StartError> {
     ));
     let tenant_labels = Arc::new(crate::tenant_labels::TenantLabels::new(&config.metrics));
     let proxy_id = crate::digest::proxy_id(config.proxy_id.as_deref());
+    let proxy_from = config
+        .proxy_protocol_from
+        .iter()
+        .map(|n| crate::proxy_header::Network::parse(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StartError::Config)?;
     Ok(Arc::new(Shared {
+        proxy_from,
         decisions,
         results,
         digests,
@@ -467,6 +476,26 @@ fn start_audit_writer(
     ))
 }
 
+/// The client's address: `peer`, or the one in the PROXY protocol header when `peer` is a
+/// load balancer listed in `proxy_protocol_from`. `None`: such a peer sent no valid header in
+/// time, and the connection is closed without a greeting.
+async fn client_address(stream: &Socket, peer: SocketAddr, shared: &Shared) -> Option<SocketAddr> {
+    if !shared.proxy_from.iter().any(|n| n.contains(peer.ip())) {
+        return Some(peer);
+    }
+    let mut reader = stream;
+    let wait = crate::proxy_header::HEADER_WAIT;
+    let header = crate::timers::timeout(wait, crate::proxy_header::read(&mut reader, peer)).await;
+    let e = match header {
+        Ok(Ok(client)) => return Some(client),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no PROXY protocol header within {wait:?}"),
+    };
+    metrics::proxy_header_refused();
+    info!(%peer, error = %e, "connection from a load balancer closed");
+    None
+}
+
 /// One client connection, from accept to close. `peer` is the address `accept` returned (no
 /// `getpeername` per connection). The session logs in its own span, made only when it logs
 /// (`crate::session`).
@@ -480,6 +509,8 @@ async fn handle_client(
     metrics::connection_opened();
     // The session reads and writes through two shared references; closing the socket when
     // it ends sends the FIN, without a shutdown(2).
-    let _ = crate::session::serve(&stream, &stream, shared, id, Some(peer), shutdown).await;
+    if let Some(client) = client_address(&stream, peer, &shared).await {
+        let _ = crate::session::serve(&stream, &stream, shared, id, Some(client), shutdown).await;
+    }
     metrics::connection_closed();
 }

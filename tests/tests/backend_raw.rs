@@ -501,7 +501,7 @@ async fn prepared_statements_with_binary_rows() -> Result<()> {
             ],
         ];
         for params in &rows {
-            c.send_execute(ins.id, params).await?;
+            c.send_execute(ins.id, params, &[]).await?;
             let Response::Ok(ok) = c.read_response().await? else {
                 bail!("insert gives OK")
             };
@@ -517,7 +517,7 @@ async fn prepared_statements_with_binary_rows() -> Result<()> {
             .map(|i| Ok(sel.column_def(i).context("def")??.name.to_vec()))
             .collect::<Result<_>>()?;
         ensure!(names == [b"id".to_vec(), b"s".to_vec(), b"d".to_vec(), b"dt".to_vec()]);
-        c.send_execute(sel.id, &[Value::Int(-10)]).await?;
+        c.send_execute(sel.id, &[Value::Int(-10)], &[]).await?;
         let Response::Columns(4) = c.read_response().await? else {
             bail!("select gives 4 columns")
         };
@@ -543,14 +543,14 @@ async fn prepared_statements_with_binary_rows() -> Result<()> {
 
         // A closed statement is gone on the server.
         c.close_statement(sel.id).await?;
-        c.send_execute(sel.id, &[Value::Int(0)]).await?;
+        c.send_execute(sel.id, &[Value::Int(0)], &[]).await?;
         let e = c
             .read_response()
             .await
             .err()
             .context("closed statement ran")?;
         ensure!(server_code(&e) == Some(1243), "{e:?}");
-        c.send_execute(ins.id, &rows[0]).await?;
+        c.send_execute(ins.id, &rows[0], &[]).await?;
         let e = c.read_response().await.err().context("duplicate key")?;
         ensure!(server_code(&e) == Some(1062), "{e:?}");
         let e = c.prepare("SELEKT 1").await.err().context("bad prepare")?;
@@ -634,7 +634,7 @@ async fn queued_queries_go_out_with_the_next_command() -> Result<()> {
         c.queue_query(b"SET @a = 1")?;
         c.queue_query(b"BEGIN")?;
         let stmt = c.prepare("SELECT @a + ?").await?;
-        c.send_execute(stmt.id, &[Value::Int(2)]).await?;
+        c.send_execute(stmt.id, &[Value::Int(2)], &[]).await?;
         match c.read_response().await? {
             Response::Columns(n) => {
                 let rs = read_set(&mut c, n, true).await?;

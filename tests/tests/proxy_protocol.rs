@@ -506,6 +506,40 @@ async fn field_list_and_long_data_commands() -> Result<()> {
     env.cleanup().await
 }
 
+#[tokio::test]
+async fn string_parameters_keep_the_clients_types() -> Result<()> {
+    let mut env = TestEnv::start().await?;
+    let t = env.tenant(ITEMS).await?;
+    let (mut raw, ok) = RawClient::login(env.addr, &t.user, &t.password, Some("app")).await?;
+    assert_eq!(ok[0], 0);
+    let prep = raw
+        .command(b"\x16SELECT CHARSET(?), CAST(? / 3 AS CHAR)")
+        .await?;
+    assert_eq!(prep[0], 0);
+    let id = u32::from_le_bytes(prep[1..5].try_into().unwrap());
+    for _ in 0..6 {
+        raw.read_packet().await?; // two params + EOF, two columns + EOF
+    }
+    // A BLOB is binary, a NEWDECIMAL is exact, as they are on a direct connection; sent as
+    // character strings they would be utf8mb4 and 3.3333333333333335.
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0]); // flags, iterations
+    exec.extend_from_slice(&[0, 1, 252, 0, 246, 0]); // null bitmap, types bound: BLOB, NEWDECIMAL
+    exec.extend_from_slice(b"\x01\xff\x0210");
+    let count = raw.command(&exec).await?;
+    assert_eq!(count, vec![2]);
+    raw.read_packet().await?; // columns
+    raw.read_packet().await?;
+    raw.read_packet().await?; // EOF
+    let (_, row) = raw.read_packet().await?;
+    assert_eq!(String::from_utf8_lossy(&row[2..]), "\x06binary\x063.3333");
+    let (_, eof) = raw.read_packet().await?;
+    assert_eq!(eof[0], 0xFE);
+    drop(raw);
+    env.cleanup().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_data_is_bounded_across_statements() -> Result<()> {
     let mut env = TestEnv::start_with(|c| c.max_packet_size = 1 << 20).await?;

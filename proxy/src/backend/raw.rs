@@ -518,16 +518,18 @@ impl RawConn {
         Ok(stmt)
     }
 
-    /// Sends COM_STMT_EXECUTE (no cursor, parameters bound, typed by their values); read the
+    /// Sends COM_STMT_EXECUTE (no cursor, parameters bound, strings with the client's
+    /// `declared` types, the rest typed by their values: see [`encode_execute`]); read the
     /// answer as for a query, with binary rows.
     pub async fn send_execute(
         &mut self,
         stmt_id: u32,
         params: &[Value],
+        declared: &[crate::protocol::stmt::ParamType],
     ) -> Result<(), BackendError> {
         self.begin_command()?;
         let at = self.io.begin_packet();
-        encode_execute(self.io.wbuf(), stmt_id, params);
+        encode_execute(self.io.wbuf(), stmt_id, params, declared);
         self.io.end_packet(at);
         let r = self.io.flush().await;
         self.check(r)?;

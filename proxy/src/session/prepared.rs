@@ -5,6 +5,8 @@
 //! transparently on another connection. Statement ids are the session's own: an id the
 //! session did not hand out is unknown, whatever another session uses.
 
+use std::sync::Arc;
+
 use mysql_async::Value;
 use octodb_policy::{Decision, Refusal, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,7 +31,8 @@ pub struct ClientStmt {
     /// Tables it may write, marked in the result cache after each execution.
     writes: std::sync::Arc<[octodb_policy::TableRef]>,
     num_params: usize,
-    types: Option<Vec<ParamType>>,
+    /// As the client last bound them; shared with the execution in flight.
+    types: Option<Arc<[ParamType]>>,
     long_data: Vec<Option<Vec<u8>>>,
     /// Bytes of long data held for the next execution.
     pending: usize,
@@ -182,8 +185,9 @@ where
             }
         };
         if let Some(types) = exec.new_types {
-            st.types = Some(types);
+            st.types = Some(types.into());
         }
+        let declared = st.types.clone();
         st.long_data.iter_mut().for_each(|d| *d = None);
         self.long_data_total -= std::mem::take(&mut st.pending);
         let sql = st.sql.clone();
@@ -213,7 +217,8 @@ where
             let Some(conn) = self.backend.as_mut().and_then(|l| l.conn()) else {
                 return Ok(());
             };
-            let outcome = match run_execute(conn, &run_sql, &params).await {
+            let types = declared.as_deref().unwrap_or_default();
+            let outcome = match run_execute(conn, &run_sql, &params, types).await {
                 Ok(first) => {
                     let status = self.tx.after(&kind).flags();
                     let remap = remap_names.then_some(&self.id.names);
@@ -301,6 +306,7 @@ async fn run_execute(
     conn: &mut BackendConn,
     sql: &str,
     params: &[Value],
+    declared: &[ParamType],
 ) -> Result<Response, BackendError> {
     let (id, num_params) = conn.statement(sql).await?;
     if num_params != params.len() {
@@ -310,6 +316,6 @@ async fn run_execute(
             message: "Incorrect arguments to mysqld_stmt_execute".into(),
         });
     }
-    conn.raw.send_execute(id, params).await?;
+    conn.raw.send_execute(id, params, declared).await?;
     conn.raw.read_response().await
 }

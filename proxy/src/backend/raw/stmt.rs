@@ -62,7 +62,16 @@ const UNSIGNED: u8 = 0x80;
 /// Appends a COM_STMT_EXECUTE payload: no cursor, one iteration, parameters always (re)bound,
 /// each typed by its value (integers as LONGLONG, signed or unsigned; bytes as VAR_STRING;
 /// dates as DATETIME; times as TIME).
-pub fn encode_execute(buf: &mut Vec<u8>, stmt_id: u32, params: &[Value]) {
+/// `declared`: the types the client bound the parameters with (empty: none known). A string
+/// parameter goes out with the client's type (BLOB, DECIMAL, ENUM... the server treats them
+/// differently from a character string: binary, exact arithmetic); every other value with the
+/// type of its decoded form.
+pub fn encode_execute(
+    buf: &mut Vec<u8>,
+    stmt_id: u32,
+    params: &[Value],
+    declared: &[crate::protocol::stmt::ParamType],
+) {
     buf.push(0x17);
     buf.extend_from_slice(&stmt_id.to_le_bytes());
     buf.push(0x00); // CURSOR_TYPE_NO_CURSOR
@@ -80,10 +89,13 @@ pub fn encode_execute(buf: &mut Vec<u8>, stmt_id: u32, params: &[Value]) {
         }
     }
     buf.push(1); // new-params-bound
-    for v in params {
+    for (i, v) in params.iter().enumerate() {
         let (ty, flag) = match v {
             Value::NULL => (TYPE_NULL, 0),
-            Value::Bytes(_) => (TYPE_VAR_STRING, 0),
+            Value::Bytes(_) => match declared.get(i) {
+                Some((t, _)) if sent_as_bytes(*t) => (*t as u8, 0),
+                _ => (TYPE_VAR_STRING, 0),
+            },
             Value::Int(_) => (TYPE_LONGLONG, 0),
             Value::UInt(_) => (TYPE_LONGLONG, UNSIGNED),
             Value::Float(_) => (TYPE_FLOAT, 0),
@@ -96,6 +108,31 @@ pub fn encode_execute(buf: &mut Vec<u8>, stmt_id: u32, params: &[Value]) {
     for v in params {
         put_value(buf, v);
     }
+}
+
+/// Types whose values travel as length-encoded bytes (what a string parameter is).
+fn sent_as_bytes(t: ColumnType) -> bool {
+    use ColumnType::*;
+    !matches!(
+        t,
+        MYSQL_TYPE_NULL
+            | MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_YEAR
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_FLOAT
+            | MYSQL_TYPE_DOUBLE
+            | MYSQL_TYPE_DATE
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_DATETIME2
+            | MYSQL_TYPE_TIMESTAMP2
+            | MYSQL_TYPE_NEWDATE
+            | MYSQL_TYPE_TIME
+            | MYSQL_TYPE_TIME2
+    )
 }
 
 fn put_value(buf: &mut Vec<u8>, v: &Value) {
@@ -248,6 +285,7 @@ mod tests {
                 Value::NULL,
                 Value::NULL,
             ],
+            &[],
         );
         assert_eq!(&b[..10], &[0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(&b[10..12], &[0b1000_0010, 0b0000_0001]);
@@ -271,8 +309,25 @@ mod tests {
         );
         assert_eq!(c.remaining(), 0);
         let mut b = Vec::new();
-        encode_execute(&mut b, 1, &[]);
+        encode_execute(&mut b, 1, &[], &[]);
         assert_eq!(b.len(), 10);
+        // The client's string types go out as they came; a string in place of a number
+        // (long data) as VAR_STRING.
+        use ColumnType::*;
+        let mut b = Vec::new();
+        let bytes = |s: &[u8]| Value::Bytes(s.to_vec());
+        encode_execute(
+            &mut b,
+            1,
+            &[bytes(b"\xff"), bytes(b"10"), bytes(b"x"), Value::Int(1)],
+            &[
+                (MYSQL_TYPE_BLOB, false),
+                (MYSQL_TYPE_NEWDECIMAL, false),
+                (MYSQL_TYPE_LONGLONG, false),
+                (MYSQL_TYPE_TINY, false),
+            ],
+        );
+        assert_eq!(&b[12..20], &[252, 0, 246, 0, 0xFD, 0, 8, 0]);
     }
 
     #[test]

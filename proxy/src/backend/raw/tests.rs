@@ -196,7 +196,7 @@ async fn binary_row_without_header_is_a_protocol_error() {
     )])
     .await;
     let mut c = RawConn::connect(&opts).await.unwrap();
-    c.send_execute(1, &[]).await.unwrap();
+    c.send_execute(1, &[], &[]).await.unwrap();
     assert_eq!(c.read_response().await.unwrap(), Response::Columns(1));
     c.next_packet().await.unwrap();
     c.next_packet().await.unwrap();

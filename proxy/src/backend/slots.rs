@@ -3,9 +3,12 @@
 //!
 //! Waiting sessions queue per worker (`crate::workers`). A slot given back goes to a session
 //! of the same worker first: that session then finds the connection just returned in its own
-//! worker's idle list, and neither a wake-up nor the connection crosses threads. Only when no
-//! session of that worker waits does the slot go to another worker's first waiter. Within a
-//! worker, waiters are served in order.
+//! worker's idle list, and neither a wake-up nor the connection crosses threads. But not at
+//! any price: when another worker's first waiter has waited longer by more than
+//! [`LOCAL_GRACE`], the slot goes to it. Without that bound a saturated pool could end with
+//! every slot on one worker, whose own waiters would take each slot back as it came free,
+//! while the other worker's sessions waited until their deadline. Within a worker, waiters
+//! are served in order.
 //!
 //! The cap follows the tenant's limit at run time: it grows at once, and shrinks at once by
 //! the free slots, the rest as lent slots come back (no borrower is cut short).
@@ -72,6 +75,10 @@ struct State {
 
 /// How often waiters past their deadline are let go: a wait ends at most this much late.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// How much less than another worker's first waiter a waiter of the slot's own worker may
+/// have waited and still be served first.
+pub const LOCAL_GRACE: Duration = Duration::from_millis(5);
 
 struct Waiter {
     tx: oneshot::Sender<()>,
@@ -243,19 +250,41 @@ impl Slots {
     }
 }
 
-/// One slot to the first live waiter of `worker`, else of the next workers in turn, else to
-/// the free ones.
+/// One slot to the first live waiter of `worker`, unless another worker's first waiter has
+/// waited longer by more than [`LOCAL_GRACE`] (then to the one that has waited longest); to
+/// the free ones when nobody waits. Waiters share the pool's wait, so the earliest deadline
+/// is the longest wait.
 fn hand_over(state: &mut State, worker: usize) {
-    let n = state.waiting.len();
-    for k in 0..n {
-        let queue = &mut state.waiting[(worker + k) % n];
-        while let Some(waiter) = queue.pop_front() {
-            if waiter.tx.send(()).is_ok() {
-                return;
+    let own = worker.min(state.waiting.len().saturating_sub(1));
+    loop {
+        for queue in state.waiting.iter_mut() {
+            while queue.front().is_some_and(|w| w.tx.is_closed()) {
+                queue.pop_front();
             }
         }
+        let oldest = state
+            .waiting
+            .iter()
+            .enumerate()
+            .filter_map(|(at, q)| q.front().map(|w| (w.until, at)))
+            .min();
+        let Some((oldest, oldest_at)) = oldest else {
+            state.free += 1;
+            return;
+        };
+        let at = match state.waiting.get(own).and_then(VecDeque::front) {
+            Some(w) if w.until <= oldest + LOCAL_GRACE => own,
+            _ => oldest_at,
+        };
+        let Some(waiter) = state.waiting.get_mut(at).and_then(VecDeque::pop_front) else {
+            state.free += 1;
+            return;
+        };
+        if waiter.tx.send(()).is_ok() {
+            return;
+        }
+        // Went away since the look above: the next one.
     }
-    state.free += 1;
 }
 
 #[cfg(test)]
@@ -307,6 +336,35 @@ mod tests {
             Some(0),
             "then to the other worker's waiter"
         );
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert_eq!(slots.counts(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_of_another_worker_that_waited_longer_comes_first() {
+        let slots = Slots::new(1, 2, Default::default());
+        let held = slots.try_take(1).unwrap();
+        let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiters = Vec::new();
+        // Worker 0's waiter queued long enough before worker 1's (here: its deadline is a
+        // minute earlier, as if it had queued a minute before).
+        for (worker, wait) in [(0, LONG), (1, LONG + Duration::from_secs(60))] {
+            let (mine, order_tx) = (slots.clone(), order_tx.clone());
+            waiters.push(tokio::spawn(async move {
+                let slot = mine.take(worker, wait).await.unwrap();
+                order_tx.send(worker).unwrap();
+                tokio::time::sleep(SHORT).await;
+                drop(slot);
+            }));
+            while slots.lock().waiting[worker].is_empty() {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(held);
+        assert_eq!(order.recv().await, Some(0), "the longer wait first");
+        assert_eq!(order.recv().await, Some(1));
         for w in waiters {
             w.await.unwrap();
         }

@@ -373,6 +373,17 @@ where
         Ok(())
     }
 
+    /// Answers a command whose fixed part is cut short (a statement id, an option) with the
+    /// server's error for it; nothing was sent or changed, so the session goes on.
+    async fn malformed(&mut self, m: wire::Malformed) -> Result<(), SessionError> {
+        self.error(ClientError::new(
+            codes::ER_MALFORMED_PACKET,
+            "HY000",
+            m.to_string(),
+        ))
+        .await
+    }
+
     async fn refusal(&mut self, r: Refusal) -> Result<(), SessionError> {
         metrics::refusal_for(r.code, "command");
         self.error(ClientError::new(r.code, r.sqlstate, r.message))
@@ -400,7 +411,10 @@ where
     }
 
     async fn com_set_option(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let option = wire::Cursor::new(body).u16("option")?;
+        let option = match wire::Cursor::new(body).u16("option") {
+            Ok(option) => option,
+            Err(m) => return self.malformed(m).await,
+        };
         match option {
             // MYSQL_OPTION_MULTI_STATEMENTS_OFF: already off.
             1 => {

@@ -160,7 +160,10 @@ where
     }
 
     pub(super) async fn com_stmt_execute(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let id = stmt::statement_id(body)?;
+        let id = match stmt::statement_id(body) {
+            Ok(id) => id,
+            Err(m) => return self.malformed(m).await,
+        };
         let Some(st) = self.stmts.get_mut(&id) else {
             return self
                 .error(unknown_statement(id, "mysqld_stmt_execute"))
@@ -173,16 +176,8 @@ where
             &mut st.long_data,
         ) {
             Ok(e) => e,
-            Err(m) => {
-                // The client and the proxy disagree about the statement: say so, keep going.
-                return self
-                    .error(ClientError::new(
-                        codes::ER_MALFORMED_PACKET,
-                        "HY000",
-                        m.to_string(),
-                    ))
-                    .await;
-            }
+            // The client and the proxy disagree about the statement: say so, keep going.
+            Err(m) => return self.malformed(m).await,
         };
         if let Some(types) = exec.new_types {
             st.types = Some(types.into());
@@ -288,7 +283,10 @@ where
     }
 
     pub(super) async fn com_stmt_reset(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let id = stmt::statement_id(body)?;
+        let id = match stmt::statement_id(body) {
+            Ok(id) => id,
+            Err(m) => return self.malformed(m).await,
+        };
         match self.stmts.get_mut(&id) {
             Some(st) => {
                 st.long_data.iter_mut().for_each(|d| *d = None);

@@ -64,6 +64,15 @@ impl RawClient {
         db: Option<&str>,
     ) -> Result<(Self, Vec<u8>)> {
         let mut c = Self::connect(addr).await?;
+        let p = c.handshake_response(user, password, db);
+        c.write_packet(1, &p).await?;
+        let (_, reply) = c.read_packet().await?;
+        Ok((c, reply))
+    }
+
+    /// The payload of a well-formed handshake response to this connection's greeting
+    /// (mysql_native_password, no CLIENT_DEPRECATE_EOF).
+    pub fn handshake_response(&self, user: &str, password: &str, db: Option<&str>) -> Vec<u8> {
         // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD | CONNECT_WITH_DB
         let mut caps: u32 = 0x200 | 0x8000 | 0x80000 | 0x1;
         if db.is_some() {
@@ -76,7 +85,7 @@ impl RawClient {
         p.extend_from_slice(&[0; 23]);
         p.extend_from_slice(user.as_bytes());
         p.push(0);
-        let answer = native_answer(&c.scramble, password);
+        let answer = native_answer(&self.scramble, password);
         p.push(answer.len() as u8);
         p.extend_from_slice(&answer);
         if let Some(db) = db {
@@ -84,9 +93,7 @@ impl RawClient {
             p.push(0);
         }
         p.extend_from_slice(b"mysql_native_password\0");
-        c.write_packet(1, &p).await?;
-        let (_, reply) = c.read_packet().await?;
-        Ok((c, reply))
+        p
     }
 
     pub async fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<()> {

@@ -70,9 +70,19 @@ impl RawClient {
         Ok((c, reply))
     }
 
-    /// The payload of a well-formed handshake response to this connection's greeting
-    /// (mysql_native_password, no CLIENT_DEPRECATE_EOF).
+    /// The payload of a well-formed handshake response to this connection's greeting.
     pub fn handshake_response(&self, user: &str, password: &str, db: Option<&str>) -> Vec<u8> {
+        Self::handshake_payload(&self.scramble, user, password, db)
+    }
+
+    /// A well-formed handshake response to a greeting carrying `scramble`
+    /// (mysql_native_password, no CLIENT_DEPRECATE_EOF).
+    pub fn handshake_payload(
+        scramble: &[u8],
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+    ) -> Vec<u8> {
         // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD | CONNECT_WITH_DB
         let mut caps: u32 = 0x200 | 0x8000 | 0x80000 | 0x1;
         if db.is_some() {
@@ -85,7 +95,7 @@ impl RawClient {
         p.extend_from_slice(&[0; 23]);
         p.extend_from_slice(user.as_bytes());
         p.push(0);
-        let answer = native_answer(&self.scramble, password);
+        let answer = native_answer(scramble, password);
         p.push(answer.len() as u8);
         p.extend_from_slice(&answer);
         if let Some(db) = db {

@@ -68,6 +68,17 @@ async fn problem_bodies() -> Result<()> {
                 .problem(404)?;
             call("GET", "/v1/jobs/999999", None).await?.problem(404)?;
             call("GET", "/v1/nothing", None).await?.problem(404)?;
+            // Path segments that are not UTF-8 once decoded name nothing either (they were a
+            // plain-text 400 on the two routes with a template version).
+            call("GET", "/v1/tenants/%FF%FE", None)
+                .await?
+                .problem(404)?;
+            for path in [
+                "/v1/templates/1/versions/%FF%FE/plan",
+                "/v1/templates/%C3/versions/1/rollout",
+            ] {
+                call("POST", path, Some("{}".into())).await?.problem(404)?;
+            }
             call("DELETE", "/v1/keys", None).await?.problem(405)?;
             // 409: a duplicate name (audited as a failure).
             let name = fx.tenant_name("dup");

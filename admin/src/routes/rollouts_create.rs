@@ -7,15 +7,14 @@
 //! `max_failures` failed or restored databases (default 0) stops the rollout. Progress:
 //! `GET /v1/rollouts/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::template_version_plan::version_path;
 use super::template_views;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, Caller, IdNamePath};
 use crate::problem::ApiError;
 use crate::rollout::create::{create, Request};
 use crate::rollout::DEFAULT_PER_BACKEND;
@@ -51,11 +50,11 @@ fn per_backend() -> u32 {
 pub async fn create_rollout(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<(String, String)>,
+    // `{id}` and `{v}` are numbers, or the path names nothing (404).
+    IdNamePath(id, v): IdNamePath<u32>,
     ApiJson(req): ApiJson<CreateRollout>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_operator()?;
-    let (id, v) = version_path(raw)?;
     let allow = template_views::allow(&req.allow)?;
     if req.batch == 0 || req.per_backend == 0 {
         return Err(ApiError::unprocessable(

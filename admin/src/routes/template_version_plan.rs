@@ -3,13 +3,13 @@
 //! descendant template), its plan statements, lint refusals (under `allow`) and warnings, and
 //! merge conflicts with its overlay. Nothing is applied. See `templates::plan_databases`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::template_views;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, Caller, IdNamePath};
 use crate::problem::ApiError;
 use crate::templates::plan_databases;
 use crate::AppState;
@@ -22,24 +22,14 @@ pub struct PlanRequest {
     pub allow: Vec<String>,
 }
 
-/// `{id}` and `{v}`: numbers, or the path names nothing (404).
-pub(crate) fn version_path(raw: (String, String)) -> Result<(u64, u32), ApiError> {
-    let id = raw.0.parse().ok();
-    let v = raw.1.parse().ok();
-    match (id, v) {
-        (Some(id), Some(v)) => Ok((id, v)),
-        _ => Err(ApiError::not_found("no such template version")),
-    }
-}
-
 pub async fn plan_version(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<(String, String)>,
+    // `{id}` and `{v}` are numbers, or the path names nothing (404).
+    IdNamePath(id, v): IdNamePath<u32>,
     ApiJson(req): ApiJson<PlanRequest>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_operator()?;
-    let (id, v) = version_path(raw)?;
     let allow = template_views::allow(&req.allow)?;
     state
         .catalog

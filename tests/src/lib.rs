@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod admin;
+pub mod fuzz;
 pub mod raw;
 pub mod support;
 

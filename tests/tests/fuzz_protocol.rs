@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use mysql_async::prelude::Queryable;
 use octodb_proxy::backend::PinReason;
+use octodb_tests::fuzz::{mutate, seed, Rng};
 use octodb_tests::raw::RawClient;
 use octodb_tests::{TestEnv, TestTenant};
 
@@ -52,88 +53,6 @@ fn count_panics() {
             previous(info);
         }));
     });
-}
-
-fn seed() -> u64 {
-    std::env::var("OCTODB_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0c70_db5e_ed00_0001)
-}
-
-/// splitmix64: small, fast, and the same sequence for the same seed everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-const BYTES: [u8; 16] = [
-    0x00, 0x01, 0x7F, 0x80, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF, b'\'', b'`', b'\\', b';', b'?',
-    b'%',
-];
-const INTS: [u32; 9] = [
-    0,
-    1,
-    0xFF,
-    0xFFFF,
-    0xFF_FFFF,
-    0x7FFF_FFFF,
-    0x8000_0000,
-    0xFFFF_FFFE,
-    0xFFFF_FFFF,
-];
-
-/// One to three mutations; byte 0 (the command) is left alone most of the time.
-fn mutate(rng: &mut Rng, p: &mut Vec<u8>) {
-    for _ in 0..1 + rng.below(3) {
-        let from = usize::from(!p.is_empty() && !rng.chance(10));
-        let at = from + rng.below(p.len().saturating_sub(from) + 1);
-        match rng.below(6) {
-            0 if at < p.len() => p[at] ^= 1 << rng.below(8),
-            1 if at < p.len() => p[at] = *rng.pick(&BYTES),
-            2 => p.truncate(at),
-            3 => {
-                let n = 1 + rng.below(16);
-                let insert: Vec<u8> = if rng.chance(50) {
-                    (0..n).map(|_| *rng.pick(&BYTES)).collect()
-                } else {
-                    rng.bytes(n)
-                };
-                p.splice(at..at, insert);
-            }
-            4 if at + 4 <= p.len() => {
-                p[at..at + 4].copy_from_slice(&rng.pick(&INTS).to_le_bytes());
-            }
-            _ => {
-                let n = 1 + rng.below(64);
-                let tail = rng.bytes(n);
-                p.extend_from_slice(&tail);
-            }
-        }
-    }
 }
 
 const QUERIES: [&str; 16] = [
@@ -247,7 +166,7 @@ fn with_id(command: u8, id: u32, rest: &[u8]) -> Vec<u8> {
 /// A well-formed command of any kind the proxy serves (and a few it refuses).
 fn command(rng: &mut Rng, ids: &[(u32, u16)]) -> Vec<u8> {
     let (id, params) = if ids.is_empty() || rng.chance(5) {
-        (rng.next() as u32, 1)
+        (rng.word() as u32, 1)
     } else {
         *rng.pick(ids)
     };
@@ -356,7 +275,7 @@ async fn fuzz_session(env: &TestEnv, t: &TestTenant, seed: u64) -> Result<usize>
         if rng.chance(70) {
             mutate(&mut rng, &mut p);
         }
-        let seq = if rng.chance(3) { rng.next() as u8 } else { 0 };
+        let seq = if rng.chance(3) { rng.word() as u8 } else { 0 };
         let sent = s.raw.write_packet(seq, &p).await.is_ok();
         let answered = sent
             && s.sync(n)
@@ -422,16 +341,23 @@ async fn fuzz_logins(env: &TestEnv, t: &TestTenant, seed: u64) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_packets_are_answered_and_harm_nobody() -> Result<()> {
     count_panics();
-    let seed = seed();
     // Mutated logins fail by the hundred from one address: the failed-login throttle (tested
     // in `limits.rs`) would refuse the fuzzing sessions' own logins.
-    let mut env = TestEnv::start_with(|c| {
+    let tweak = |c: &mut octodb_proxy::ProxyConfig| {
         c.max_packet_size = 1 << 20;
         c.limits.auth_failures_per_user_address = 0;
         c.limits.auth_failures_per_address = 0;
         c.limits.auth_failures_per_user = 0;
+    };
+    TestEnv::run_with(tweak, |mut env| async move {
+        let result = fuzz_everything(&mut env).await;
+        (env, result)
     })
-    .await?;
+    .await
+}
+
+async fn fuzz_everything(env: &mut TestEnv) -> Result<()> {
+    let seed = seed();
     let t = env.tenant(ITEMS).await?;
     let other = env.tenant(SECRETS).await?;
     let mut o = env.connect(&other).await?;
@@ -442,11 +368,11 @@ async fn mutated_packets_are_answered_and_harm_nobody() -> Result<()> {
         .await?;
     drop(c);
 
-    fuzz_logins(&env, &t, seed).await?;
+    fuzz_logins(env, &t, seed).await?;
     let (a, b, c) = tokio::try_join!(
-        fuzz_session(&env, &t, seed.wrapping_add(1)),
-        fuzz_session(&env, &t, seed.wrapping_add(2)),
-        fuzz_session(&env, &t, seed.wrapping_add(3)),
+        fuzz_session(env, &t, seed.wrapping_add(1)),
+        fuzz_session(env, &t, seed.wrapping_add(2)),
+        fuzz_session(env, &t, seed.wrapping_add(3)),
     )?;
     let closed = a + b + c;
     eprintln!(
@@ -454,17 +380,16 @@ async fn mutated_packets_are_answered_and_harm_nobody() -> Result<()> {
         SESSIONS * COMMANDS
     );
 
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "seed {seed}: a panic");
+    ensure!(PANICS.load(Ordering::SeqCst) == 0, "seed {seed}: a panic");
     // Everyone is still served, the other tenant's rows are untouched.
     let rows: Vec<(i32, String)> = o.query("SELECT id, v FROM secrets ORDER BY id").await?;
-    assert_eq!(
-        rows,
-        vec![(1, "one".into()), (2, "two".into()), (3, "three".into())],
-        "seed {seed}"
+    ensure!(
+        rows == vec![(1, "one".into()), (2, "two".into()), (3, "three".into())],
+        "seed {seed}: {rows:?}"
     );
     let mut c = env.connect(&t).await?;
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM items").await?;
-    assert!(n.is_some(), "seed {seed}");
+    ensure!(n.is_some(), "seed {seed}");
     drop((c, o));
     // With every session gone, nothing holds a backend connection.
     let mut left = Vec::new();
@@ -479,8 +404,8 @@ async fn mutated_packets_are_answered_and_harm_nobody() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(left.is_empty(), "seed {seed}: still pinned {left:?}");
-    env.cleanup().await
+    ensure!(left.is_empty(), "seed {seed}: still pinned {left:?}");
+    Ok(())
 }
 
 /// Valid packets of every shape the parsers read, from clients and from the backend.
@@ -566,7 +491,7 @@ fn mutated_packets_never_panic_a_parser() {
         let mut p = rng.pick(&seeds).clone();
         mutate(&mut rng, &mut p);
         parsed += usize::from(HandshakeResponse::parse(&p).is_ok());
-        let caps = CapabilityFlags::from_bits_truncate(rng.next() as u32);
+        let caps = CapabilityFlags::from_bits_truncate(rng.word() as u32);
         parsed += usize::from(ChangeUser::parse(&p, caps).is_ok());
         let params = rng.below(5);
         let known: Vec<_> = (0..params).map(|_| (*rng.pick(&types), false)).collect();

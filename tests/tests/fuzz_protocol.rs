@@ -201,6 +201,20 @@ fn command(rng: &mut Rng, ids: &[(u32, u16)]) -> Vec<u8> {
     }
 }
 
+/// A well-formed COM_CHANGE_USER to the session's own user, answering its greeting's scramble.
+fn change_user(raw: &RawClient, t: &TestTenant) -> Vec<u8> {
+    let answer = octodb_tests::raw::native_answer(&raw.scramble, &t.password);
+    let mut p = vec![0x11];
+    p.extend_from_slice(t.user.as_bytes());
+    p.push(0);
+    p.push(answer.len() as u8);
+    p.extend_from_slice(&answer);
+    p.extend_from_slice(b"app\0");
+    p.extend_from_slice(&45u16.to_le_bytes());
+    p.extend_from_slice(b"mysql_native_password\0");
+    p
+}
+
 /// A logged-in raw session with the statements of [`PREPARED`] prepared.
 struct Fuzzed {
     raw: RawClient,
@@ -271,7 +285,11 @@ async fn fuzz_session(env: &TestEnv, t: &TestTenant, seed: u64) -> Result<usize>
     let mut s = Fuzzed::open(env, t).await?;
     let mut closed = 0;
     for n in 0..COMMANDS {
-        let mut p = command(&mut rng, &s.ids);
+        let mut p = if rng.chance(3) {
+            change_user(&s.raw, t)
+        } else {
+            command(&mut rng, &s.ids)
+        };
         if rng.chance(70) {
             mutate(&mut rng, &mut p);
         }

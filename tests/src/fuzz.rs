@@ -2,6 +2,29 @@
 //! byte-level mutations that trip parsers (bits flipped, values parsers special-case, integers
 //! at their extremes, packets cut or padded).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts panics anywhere in the process from now on, then reports each as usual: a panic in
+/// a server's task (a session, a handler) ends only that task and would otherwise pass unseen.
+pub fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+}
+
+/// Panics counted since [`count_panics`] was first called.
+pub fn panics() -> usize {
+    PANICS.load(Ordering::SeqCst)
+}
+
 /// The fuzzing seed: `OCTODB_FUZZ_SEED` when set (to reproduce a failure), else a fixed one.
 pub fn seed() -> u64 {
     std::env::var("OCTODB_FUZZ_SEED")
@@ -30,6 +53,7 @@ impl Rng {
         self.below(100) < percent
     }
 
+    /// One of `items`, which must not be empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }

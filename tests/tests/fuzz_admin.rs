@@ -11,31 +11,16 @@
 //! tenant the fuzzing managed to create is dropped at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use mysql_async::prelude::Queryable;
 use octodb_tests::admin::{request, AdminServer};
-use octodb_tests::fuzz::{mutate, seed, Rng};
+use octodb_tests::fuzz::{count_panics, mutate, panics, seed, Rng};
 use octodb_tests::{root_conn, TestEnv};
 use serde_json::{json, Value};
 
 const REQUESTS: usize = 1500;
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
-            previous(info);
-        }));
-    });
-}
 
 /// The routes of the OpenAPI document: (method, path template).
 fn routes() -> Result<Vec<(String, String)>> {
@@ -276,7 +261,7 @@ async fn fuzz(rng: &mut Rng, seed: u64, env: &mut TestEnv, admin: &AdminServer) 
         }
     }
     eprintln!("seed {seed}: {REQUESTS} mutated requests, statuses {statuses:?}");
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "seed {seed}: a panic");
+    anyhow::ensure!(panics() == 0, "seed {seed}: a panic");
     let r = admin.call("GET", "/healthz", None).await?;
     anyhow::ensure!(r.status == 200, "healthz after fuzzing: {r:?}");
     let r = admin.call("GET", "/v1/tenants?limit=100", None).await?;

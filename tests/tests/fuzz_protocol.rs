@@ -13,14 +13,12 @@
 //! names the seed and the bytes that caused it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use mysql_async::prelude::Queryable;
 use octodb_proxy::backend::PinReason;
-use octodb_tests::fuzz::{mutate, seed, Rng};
+use octodb_tests::fuzz::{count_panics, mutate, panics, seed, Rng};
 use octodb_tests::raw::RawClient;
 use octodb_tests::{TestEnv, TestTenant};
 
@@ -40,20 +38,6 @@ const COMMANDS: usize = 1200;
 const LOGINS: usize = 150;
 /// Longest a session may take to answer the synchronising query after a fuzzed command.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts panics anywhere in the process (session tasks included), then reports them as usual.
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
-            previous(info);
-        }));
-    });
-}
 
 const QUERIES: [&str; 16] = [
     "SELECT id, name, qty FROM items WHERE id = 1",
@@ -398,7 +382,7 @@ async fn fuzz_everything(env: &mut TestEnv) -> Result<()> {
         SESSIONS * COMMANDS
     );
 
-    ensure!(PANICS.load(Ordering::SeqCst) == 0, "seed {seed}: a panic");
+    ensure!(panics() == 0, "seed {seed}: a panic");
     // Everyone is still served, the other tenant's rows are untouched.
     let rows: Vec<(i32, String)> = o.query("SELECT id, v FROM secrets ORDER BY id").await?;
     ensure!(

@@ -247,6 +247,11 @@ impl RawConn {
             ));
         }
         self.io.reset_seq();
+        // A server sends nothing between answers: bytes here mean that the last answer was
+        // not what it seemed, and whatever follows would be read as the next one's.
+        if self.io.unread() > 0 {
+            return self.protocol("the server sent bytes after its answer");
+        }
         Ok(())
     }
 

@@ -179,6 +179,12 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         at
     }
 
+    /// Drops the packet started at `at`, header and payload, as if it had never begun (its
+    /// content could not be made).
+    pub fn cancel_packet(&mut self, at: usize) {
+        self.buf.truncate(at);
+    }
+
     /// The buffer to append the current packet's payload to.
     pub fn payload(&mut self) -> &mut Vec<u8> {
         &mut self.buf

@@ -112,6 +112,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
+    /// Bytes received but not yet read as packets (after the last packet read is consumed).
+    pub fn unread(&self) -> usize {
+        let from = match self.current {
+            Current::Inline { end, .. } => end,
+            _ => self.rpos,
+        };
+        self.rend - from
+    }
+
     /// Forgets the last packet read (its bytes may then be overwritten).
     fn consume(&mut self) {
         if let Current::Inline { end, .. } = self.current {

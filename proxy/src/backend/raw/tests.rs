@@ -288,3 +288,49 @@ async fn buffered_rows_stop_at_what_ends_them() {
     assert!(!c.is_broken());
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn bytes_after_an_answer_break_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = Framed::new(stream, 1 << 20);
+        io.push_packet(&greeting());
+        io.flush().await.unwrap();
+        io.read_packet().await.unwrap();
+        io.push_packet(&OK);
+        io.flush().await.unwrap();
+        io.reset_seq();
+        io.read_packet().await.unwrap();
+        // A complete answer, then three bytes that start no packet anyone asked for.
+        io.push_packet(&OK);
+        io.wbuf().extend_from_slice(&[7, 0, 0]);
+        io.flush().await.unwrap();
+        // Whatever comes next is never answered: a connection that read past the stray
+        // bytes would wait here for ever.
+        let _ = io.read_packet().await;
+    });
+    let opts = ConnectOpts {
+        host: "127.0.0.1".into(),
+        port,
+        user: "u".into(),
+        password: String::new(),
+        found_rows: false,
+        max_packet: 1 << 20,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let mut c = RawConn::connect(&opts).await.unwrap();
+    c.send_query(b"DO 1").await.unwrap();
+    assert!(matches!(c.read_response().await, Ok(Response::Ok(_))));
+    // The stray bytes arrived with the answer; the next command finds them.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = tokio::time::timeout(Duration::from_secs(5), c.ping())
+        .await
+        .expect("the ping waits for an answer that never comes")
+        .unwrap_err();
+    assert!(matches!(e, BackendError::Protocol(_)), "{e:?}");
+    assert!(c.is_broken());
+    drop(c);
+    server.await.unwrap();
+}

@@ -33,6 +33,7 @@ pub mod codes {
     pub const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
     pub const ER_MALFORMED_PACKET: u16 = 1835;
     pub const ER_UNKNOWN_CHARSET: u16 = 1115;
+    pub const ER_WRONG_VALUE_FOR_VAR: u16 = 1231;
     pub const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
     pub const ER_UNSUPPORTED_PS: u16 = 1295;
     pub const ER_NO_DB: u16 = 1046;

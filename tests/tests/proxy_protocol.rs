@@ -575,3 +575,42 @@ async fn long_data_is_bounded_across_statements() -> Result<()> {
     drop(raw);
     env.cleanup().await
 }
+
+/// A client character set the server cannot take (not ASCII-compatible: ucs2, utf16, utf32)
+/// is refused at login and in COM_CHANGE_USER with the server's error, 1231; before, the login
+/// succeeded and every statement then failed when the character set was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_character_sets_the_server_refuses_are_refused_at_login() -> Result<()> {
+    let mut env = TestEnv::start().await?;
+    let t = env.tenant(ITEMS).await?;
+    // ucs2_unicode_ci, utf16_general_ci, utf16le_general_ci, utf32_general_ci.
+    for collation in [128u8, 54, 56, 60] {
+        let mut raw = RawClient::connect(env.addr).await?;
+        let mut p = raw.handshake_response(&t.user, &t.password, Some("app"));
+        p[8] = collation;
+        raw.write_packet(1, &p).await?;
+        let (_, reply) = raw.read_packet().await?;
+        assert_eq!(err_code(&reply), Some(1231), "collation {collation}");
+    }
+    // latin1_swedish_ci is fine, and so is the session after it.
+    let mut raw = RawClient::connect(env.addr).await?;
+    let mut p = raw.handshake_response(&t.user, &t.password, Some("app"));
+    p[8] = 8;
+    raw.write_packet(1, &p).await?;
+    assert_eq!(raw.read_packet().await?.1[0], 0);
+    let first = raw.command(b"\x03SELECT 1").await?;
+    assert_eq!(first, vec![1], "one column");
+    // COM_CHANGE_USER to the same user with ucs2: refused alike.
+    let (mut raw, _) = RawClient::login(env.addr, &t.user, &t.password, Some("app")).await?;
+    let answer = octodb_tests::raw::native_answer(&raw.scramble, &t.password);
+    let mut change = vec![0x11];
+    change.extend_from_slice(t.user.as_bytes());
+    change.push(0);
+    change.push(answer.len() as u8);
+    change.extend_from_slice(&answer);
+    change.extend_from_slice(b"app\0");
+    change.extend_from_slice(&128u16.to_le_bytes());
+    change.extend_from_slice(b"mysql_native_password\0");
+    assert_eq!(err_code(&raw.command(&change).await?), Some(1231));
+    env.cleanup().await
+}

@@ -31,10 +31,22 @@ pub struct Hello {
 /// Character sets in which a multi-byte character can end in 0x5C (backslash): with them,
 /// escaping done by a client can be undone by the server. Refused outright.
 const UNSAFE_CHARSETS: &[&str] = &["big5", "gbk", "sjis", "cp932", "gb18030"];
+/// Character sets no client may use (see [`check_collation`]).
+const NOT_CLIENT_CHARSETS: &[&str] = &["ucs2", "utf16", "utf16le", "utf32"];
 
 /// Checks the collation a client asked for.
 fn check_collation(id: u16) -> Result<(), ClientError> {
     let charset = Collation::from(CollationId::from(id)).charset().to_string();
+    // Not ASCII-compatible: the server refuses them as a client character set, at login as
+    // in SET NAMES; taken here, every statement would fail when the session's character set
+    // is applied to a backend connection.
+    if NOT_CLIENT_CHARSETS.contains(&charset.as_str()) {
+        return Err(ClientError::new(
+            codes::ER_WRONG_VALUE_FOR_VAR,
+            "42000",
+            format!("Variable 'character_set_client' can't be set to the value of '{charset}'"),
+        ));
+    }
     if UNSAFE_CHARSETS.contains(&charset.as_str()) {
         return Err(ClientError::new(
             codes::ER_UNKNOWN_CHARSET,

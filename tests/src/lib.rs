@@ -242,6 +242,25 @@ impl TestEnv {
         }
     }
 
+    /// The pin reasons still counted once they have had up to 5 s to drop to zero (with no
+    /// session left, none should be).
+    pub async fn pins_left(&self) -> Vec<(&'static str, i64)> {
+        use octodb_proxy::backend::PinReason;
+        let mut left = Vec::new();
+        for _ in 0..100 {
+            left = PinReason::ALL
+                .iter()
+                .map(|r| (r.label(), self.shared.backends.pins.get(*r)))
+                .filter(|(_, n)| *n != 0)
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        left
+    }
+
     /// Stops the proxy and drops the catalog, the tenants' databases and backend users.
     pub async fn cleanup(self) -> Result<()> {
         self.shutdown.cancel();

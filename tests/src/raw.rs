@@ -106,6 +106,28 @@ impl RawClient {
         p
     }
 
+    /// A well-formed COM_CHANGE_USER (command byte included) answering this connection's
+    /// greeting, with the client collation `collation`.
+    pub fn change_user_command(
+        &self,
+        user: &str,
+        password: &str,
+        db: &str,
+        collation: u16,
+    ) -> Vec<u8> {
+        let answer = native_answer(&self.scramble, password);
+        let mut p = vec![0x11];
+        p.extend_from_slice(user.as_bytes());
+        p.push(0);
+        p.push(answer.len() as u8);
+        p.extend_from_slice(&answer);
+        p.extend_from_slice(db.as_bytes());
+        p.push(0);
+        p.extend_from_slice(&collation.to_le_bytes());
+        p.extend_from_slice(b"mysql_native_password\0");
+        p
+    }
+
     pub async fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<()> {
         let len = payload.len() as u32;
         let mut buf = len.to_le_bytes()[..3].to_vec();

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use mysql_async::prelude::Queryable;
-use octodb_proxy::backend::PinReason;
 use octodb_tests::fuzz::{count_panics, mutate, panics, seed, Rng};
 use octodb_tests::raw::RawClient;
 use octodb_tests::{root_conn, TestEnv, TestTenant};
@@ -425,18 +424,7 @@ async fn run(env: &mut TestEnv, t: &TestTenant) -> Result<()> {
         ensure!(rows.len() == 2, "seed {seed}: {rows:?}");
     }
     drop(c);
-    let mut left = Vec::new();
-    for _ in 0..100 {
-        left = PinReason::ALL
-            .iter()
-            .map(|r| (r.label(), env.shared.backends.pins.get(*r)))
-            .filter(|(_, n)| *n != 0)
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left = env.pins_left().await;
     ensure!(left.is_empty(), "seed {seed}: still pinned {left:?}");
     Ok(())
 }

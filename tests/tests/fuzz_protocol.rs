@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use mysql_async::prelude::Queryable;
-use octodb_proxy::backend::PinReason;
 use octodb_tests::fuzz::{count_panics, mutate, panics, seed, Rng};
 use octodb_tests::raw::RawClient;
 use octodb_tests::{TestEnv, TestTenant};
@@ -185,20 +184,6 @@ fn command(rng: &mut Rng, ids: &[(u32, u16)]) -> Vec<u8> {
     }
 }
 
-/// A well-formed COM_CHANGE_USER to the session's own user, answering its greeting's scramble.
-fn change_user(raw: &RawClient, t: &TestTenant) -> Vec<u8> {
-    let answer = octodb_tests::raw::native_answer(&raw.scramble, &t.password);
-    let mut p = vec![0x11];
-    p.extend_from_slice(t.user.as_bytes());
-    p.push(0);
-    p.push(answer.len() as u8);
-    p.extend_from_slice(&answer);
-    p.extend_from_slice(b"app\0");
-    p.extend_from_slice(&45u16.to_le_bytes());
-    p.extend_from_slice(b"mysql_native_password\0");
-    p
-}
-
 /// A logged-in raw session with the statements of [`PREPARED`] prepared.
 struct Fuzzed {
     raw: RawClient,
@@ -270,7 +255,8 @@ async fn fuzz_session(env: &TestEnv, t: &TestTenant, seed: u64) -> Result<usize>
     let mut closed = 0;
     for n in 0..COMMANDS {
         let mut p = if rng.chance(3) {
-            change_user(&s.raw, t)
+            // To the session's own user, answering its greeting's scramble.
+            s.raw.change_user_command(&t.user, &t.password, "app", 45)
         } else {
             command(&mut rng, &s.ids)
         };
@@ -394,18 +380,7 @@ async fn fuzz_everything(env: &mut TestEnv) -> Result<()> {
     ensure!(n.is_some(), "seed {seed}");
     drop((c, o));
     // With every session gone, nothing holds a backend connection.
-    let mut left = Vec::new();
-    for _ in 0..100 {
-        left = PinReason::ALL
-            .iter()
-            .map(|r| (r.label(), env.shared.backends.pins.get(*r)))
-            .filter(|(_, n)| *n != 0)
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left = env.pins_left().await;
     ensure!(left.is_empty(), "seed {seed}: still pinned {left:?}");
     Ok(())
 }

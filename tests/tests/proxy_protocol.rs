@@ -602,15 +602,7 @@ async fn client_character_sets_the_server_refuses_are_refused_at_login() -> Resu
     assert_eq!(first, vec![1], "one column");
     // COM_CHANGE_USER to the same user with ucs2: refused alike.
     let (mut raw, _) = RawClient::login(env.addr, &t.user, &t.password, Some("app")).await?;
-    let answer = octodb_tests::raw::native_answer(&raw.scramble, &t.password);
-    let mut change = vec![0x11];
-    change.extend_from_slice(t.user.as_bytes());
-    change.push(0);
-    change.push(answer.len() as u8);
-    change.extend_from_slice(&answer);
-    change.extend_from_slice(b"app\0");
-    change.extend_from_slice(&128u16.to_le_bytes());
-    change.extend_from_slice(b"mysql_native_password\0");
+    let change = raw.change_user_command(&t.user, &t.password, "app", 128);
     assert_eq!(err_code(&raw.command(&change).await?), Some(1231));
     env.cleanup().await
 }

@@ -35,18 +35,38 @@ fn greeting() -> Vec<u8> {
     g
 }
 
+/// Listens on a local port; returns the listener and options that connect to it.
+async fn listen() -> (TcpListener, ConnectOpts) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let opts = ConnectOpts {
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+        user: "u".into(),
+        password: String::new(),
+        found_rows: false,
+        max_packet: 1 << 20,
+        connect_timeout: Duration::from_secs(5),
+    };
+    (listener, opts)
+}
+
+/// Accepts one connection and logs its client in (any credentials).
+async fn accept_login(listener: TcpListener) -> Framed<tokio::net::TcpStream> {
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut io = Framed::new(stream, 1 << 20);
+    io.push_packet(&greeting());
+    io.flush().await.unwrap();
+    io.read_packet().await.unwrap();
+    io.push_packet(&OK);
+    io.flush().await.unwrap();
+    io
+}
+
 /// Starts a fake server that logs the client in, then plays `script`.
 async fn fake(script: Vec<Step>) -> (ConnectOpts, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, opts) = listen().await;
     let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut io = Framed::new(stream, 1 << 20);
-        io.push_packet(&greeting());
-        io.flush().await.unwrap();
-        io.read_packet().await.unwrap();
-        io.push_packet(&OK);
-        io.flush().await.unwrap();
+        let mut io = accept_login(listener).await;
         for (expect, answers) in script {
             if expect.as_ref().is_none_or(|e| !e.is_empty()) {
                 io.reset_seq();
@@ -63,15 +83,6 @@ async fn fake(script: Vec<Step>) -> (ConnectOpts, JoinHandle<()>) {
             io.flush().await.unwrap();
         }
     });
-    let opts = ConnectOpts {
-        host: "127.0.0.1".into(),
-        port,
-        user: "u".into(),
-        password: String::new(),
-        found_rows: false,
-        max_packet: 1 << 20,
-        connect_timeout: Duration::from_secs(5),
-    };
     (opts, server)
 }
 
@@ -291,16 +302,9 @@ async fn buffered_rows_stop_at_what_ends_them() {
 
 #[tokio::test]
 async fn bytes_after_an_answer_break_the_connection() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, opts) = listen().await;
     let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut io = Framed::new(stream, 1 << 20);
-        io.push_packet(&greeting());
-        io.flush().await.unwrap();
-        io.read_packet().await.unwrap();
-        io.push_packet(&OK);
-        io.flush().await.unwrap();
+        let mut io = accept_login(listener).await;
         io.reset_seq();
         io.read_packet().await.unwrap();
         // A complete answer, then three bytes that start no packet anyone asked for.
@@ -311,15 +315,6 @@ async fn bytes_after_an_answer_break_the_connection() {
         // bytes would wait here for ever.
         let _ = io.read_packet().await;
     });
-    let opts = ConnectOpts {
-        host: "127.0.0.1".into(),
-        port,
-        user: "u".into(),
-        password: String::new(),
-        found_rows: false,
-        max_packet: 1 << 20,
-        connect_timeout: Duration::from_secs(5),
-    };
     let mut c = RawConn::connect(&opts).await.unwrap();
     c.send_query(b"DO 1").await.unwrap();
     assert!(matches!(c.read_response().await, Ok(Response::Ok(_))));

@@ -306,53 +306,16 @@ mod tests {
         assert!(slots.take(0, SHORT).await.is_some());
     }
 
-    #[tokio::test]
-    async fn a_slot_goes_to_its_own_workers_waiters_first() {
+    /// One slot of two workers, held by worker 1; `waiters` (worker, patience) queue in that
+    /// order, then the slot is given back. Returns the workers in the order they were served.
+    async fn served_in_order(waiters: [(usize, Duration); 2]) -> Vec<usize> {
         let slots = Slots::new(1, 2, Default::default());
         let held = slots.try_take(1).unwrap();
         let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
-        let mut waiters = Vec::new();
-        // Worker 0's session queues first, worker 1's second.
-        for worker in [0, 1] {
+        let mut tasks = Vec::new();
+        for (worker, wait) in waiters {
             let (mine, order_tx) = (slots.clone(), order_tx.clone());
-            waiters.push(tokio::spawn(async move {
-                let slot = mine.take(worker, LONG).await.unwrap();
-                order_tx.send(worker).unwrap();
-                tokio::time::sleep(SHORT).await;
-                drop(slot);
-            }));
-            while slots.lock().waiting[worker].is_empty() {
-                tokio::task::yield_now().await;
-            }
-        }
-        drop(held);
-        assert_eq!(
-            order.recv().await,
-            Some(1),
-            "worker 1 gave it back to worker 1"
-        );
-        assert_eq!(
-            order.recv().await,
-            Some(0),
-            "then to the other worker's waiter"
-        );
-        for w in waiters {
-            w.await.unwrap();
-        }
-        assert_eq!(slots.counts(), (1, 0));
-    }
-
-    #[tokio::test]
-    async fn a_waiter_of_another_worker_that_waited_longer_comes_first() {
-        let slots = Slots::new(1, 2, Default::default());
-        let held = slots.try_take(1).unwrap();
-        let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
-        let mut waiters = Vec::new();
-        // Worker 0's waiter queued long enough before worker 1's (here: its deadline is a
-        // minute earlier, as if it had queued a minute before).
-        for (worker, wait) in [(0, LONG), (1, LONG + Duration::from_secs(60))] {
-            let (mine, order_tx) = (slots.clone(), order_tx.clone());
-            waiters.push(tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let slot = mine.take(worker, wait).await.unwrap();
                 order_tx.send(worker).unwrap();
                 tokio::time::sleep(SHORT).await;
@@ -363,12 +326,36 @@ mod tests {
             }
         }
         drop(held);
-        assert_eq!(order.recv().await, Some(0), "the longer wait first");
-        assert_eq!(order.recv().await, Some(1));
-        for w in waiters {
-            w.await.unwrap();
+        let mut served = Vec::new();
+        for _ in 0..waiters.len() {
+            served.extend(order.recv().await);
+        }
+        for t in tasks {
+            t.await.unwrap();
         }
         assert_eq!(slots.counts(), (1, 0));
+        served
+    }
+
+    #[tokio::test]
+    async fn a_slot_goes_to_its_own_workers_waiters_first() {
+        // Worker 0's session queues first, worker 1's second.
+        let served = served_in_order([(0, LONG), (1, LONG)]).await;
+        assert_eq!(
+            served.first(),
+            Some(&1),
+            "worker 1 gave it back to worker 1"
+        );
+        assert_eq!(served.get(1), Some(&0), "then to the other worker's waiter");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_of_another_worker_that_waited_longer_comes_first() {
+        // Worker 0's waiter queued long enough before worker 1's (here: its deadline is a
+        // minute earlier, as if it had queued a minute before).
+        let served = served_in_order([(0, LONG), (1, LONG + Duration::from_secs(60))]).await;
+        assert_eq!(served.first(), Some(&0), "the longer wait first");
+        assert_eq!(served.get(1), Some(&1));
     }
 
     #[tokio::test]

@@ -149,6 +149,8 @@ pub struct PacketWriter<W> {
     inner: W,
     buf: Vec<u8>,
     seq: u8,
+    /// Where the packet begun and not yet ended starts, if one is.
+    open: Option<usize>,
 }
 
 /// Flush the buffer to the socket once it holds this much.
@@ -160,6 +162,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             inner,
             buf: Vec::with_capacity(16 * 1024),
             seq: 0,
+            open: None,
         }
     }
 
@@ -176,13 +179,16 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn begin_packet(&mut self) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        self.open = Some(at);
         at
     }
 
-    /// Drops the packet started at `at`, header and payload, as if it had never begun (its
-    /// content could not be made).
-    pub fn cancel_packet(&mut self, at: usize) {
-        self.buf.truncate(at);
+    /// Drops a packet begun and never ended (its content could not be made: the error that
+    /// stopped it is answered instead), header and payload, as if it had never begun.
+    pub fn abandon_open(&mut self) {
+        if let Some(at) = self.open.take() {
+            self.buf.truncate(at);
+        }
     }
 
     /// The buffer to append the current packet's payload to.
@@ -201,6 +207,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             self.buf.truncate(at);
             self.split_into_chunks(&payload);
         }
+        self.open = None;
         if self.buf.len() >= FLUSH_AT {
             self.flush().await?;
         }

@@ -364,9 +364,11 @@ where
         Ok(())
     }
 
-    /// Sends an ERR packet; the session goes on.
+    /// Sends an ERR packet; the session goes on. A packet the failure left half made (a
+    /// column definition or row that could not be read) is dropped: the error takes its place.
     async fn error(&mut self, e: ClientError) -> Result<(), SessionError> {
         self.statement_failed(e.code);
+        self.writer.abandon_open();
         let at = self.writer.begin_packet();
         wire::err_packet(self.writer.payload(), e.code, &e.sqlstate, &e.message);
         self.writer.end_packet(at).await?;

@@ -152,14 +152,7 @@ where
         match defs.defs.get(raw) {
             Some(out) if !typed => w.payload().extend_from_slice(out),
             _ => {
-                let def = match ColumnDef::parse(raw) {
-                    Ok(def) => def,
-                    Err(e) => {
-                        // Nothing of it reaches the client: the error takes its place.
-                        w.cancel_packet(at);
-                        return Err(e.into());
-                    }
-                };
+                let def = ColumnDef::parse(raw)?;
                 if typed {
                     types.push((def.column_type, def.flags));
                 }
@@ -194,17 +187,10 @@ where
             RowOrEnd::Row(row) => {
                 rows += 1;
                 let at = w.begin_packet();
-                let made = match remap {
-                    None => {
-                        w.payload().extend_from_slice(row);
-                        Ok(())
-                    }
-                    Some(map) if binary => remap_binary_row(w.payload(), row, &types, map),
-                    Some(map) => remap_text_row(w.payload(), row, map),
-                };
-                if let Err(e) = made {
-                    w.cancel_packet(at);
-                    return Err(e.into());
+                match remap {
+                    None => w.payload().extend_from_slice(row),
+                    Some(map) if binary => remap_binary_row(w.payload(), row, &types, map)?,
+                    Some(map) => remap_text_row(w.payload(), row, map)?,
                 }
                 if let Some(c) = capture.as_deref_mut() {
                     c.take(&w.payload()[at + 4..], true);
